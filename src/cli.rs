@@ -1,0 +1,327 @@
+//! The command line: graceinit's own spellings, tini's and dumb-init's, and
+//! the environment fallbacks, turned into a validated [`Config`] or one line
+//! of error.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::error::ErrorKind;
+use clap::{ArgAction, Parser};
+use log::LevelFilter;
+
+use crate::config::{
+    parse_duration, parse_exit_remap, parse_rewrite, parse_signal, Config, ExitRemap, Rewrites,
+    DEFAULT_DRAIN_FILE, DEFAULT_LEFTOVER_GRACE,
+};
+use crate::error::Error;
+use crate::health::Probe;
+use crate::signals::Sig;
+
+/// What the command line asks for.
+pub enum Invocation {
+    Run(Config),
+    Health(Probe),
+    Drain {
+        undo: bool,
+        drain_file: PathBuf,
+    },
+    /// `--help`, `--version`, `--license`: print and exit 0.
+    Print(String),
+}
+
+const SUBCOMMANDS_HELP: &str = "\
+Other commands:
+  graceinit health [--http URL] [--tcp HOST:PORT] [--timeout DUR] [--drain-file PATH]
+                   exit 0 if healthy, 1 if not (for HEALTHCHECK and exec probes)
+  graceinit drain [--undo] [--drain-file PATH]
+                   mark this container as draining (or undo)
+
+Durations: 250ms, 10s, 2m or a number of seconds. Signals: TERM, SIGTERM, 15, RTMIN+3.
+Every option also reads an environment variable (shown in brackets); a flag beats it.";
+
+const LICENSE: &str = "\
+graceinit is released under the MIT License.
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files, to deal in the Software
+without restriction, subject to the following condition: the above copyright
+notice and this permission notice shall be included in all copies or substantial
+portions of the Software. THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF
+ANY KIND.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "graceinit",
+    version,
+    about = "A tiny PID-1 init for containers: forwards signals, reaps zombies, passes the exit status through, and stops without dropping requests.",
+    override_usage = "graceinit [OPTIONS] [--] COMMAND [ARGS...]",
+    after_help = SUBCOMMANDS_HELP,
+    disable_version_flag = true
+)]
+struct RunArgs {
+    /// Signal only the child, not its process group [also DUMB_INIT_SETSID=0]
+    #[arg(short = 'c', long, env = "GRACEINIT_SINGLE_CHILD", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
+    single_child: bool,
+
+    /// Accepted for tini compatibility: the process group is the default target [TINI_KILL_PROCESS_GROUP]
+    #[arg(short = 'g', action = ArgAction::SetTrue)]
+    kill_group: bool,
+
+    /// Rewrite a received signal before forwarding it; TO=0 drops it (repeatable)
+    #[arg(short = 'r', long, value_name = "FROM:TO", env = "GRACEINIT_REWRITE", value_delimiter = ',', value_parser = parse_rewrite)]
+    rewrite: Vec<(Sig, Sig)>,
+
+    /// Register as child subreaper (automatic when not PID 1) [also TINI_SUBREAPER]
+    #[arg(short = 's', long, env = "GRACEINIT_SUBREAPER", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
+    subreaper: bool,
+
+    /// Signal graceinit receives (and forwards) when its parent dies
+    #[arg(short = 'p', long, value_name = "SIG", env = "GRACEINIT_PDEATHSIG", value_parser = parse_signal)]
+    pdeathsig: Option<Sig>,
+
+    /// Report exit code CODE as TO (default 0); 143 also covers death by SIGTERM (repeatable)
+    #[arg(short = 'e', long, value_name = "CODE[:TO]", env = "GRACEINIT_REMAP_EXIT", value_delimiter = ',', value_parser = parse_exit_remap)]
+    remap_exit: Vec<(u8, u8)>,
+
+    /// Report 0 when the app ends because of a stop signal graceinit forwarded
+    #[arg(long, env = "GRACEINIT_ZERO_ON_STOP", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
+    zero_on_stop: bool,
+
+    /// Warn for every orphan reaped
+    #[arg(short = 'w', long, env = "GRACEINIT_WARN_ON_REAP", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
+    warn_on_reap: bool,
+
+    /// More logging: -v info, -vv debug [GRACEINIT_LOG, TINI_VERBOSITY]
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    verbose: u8,
+
+    /// Errors only
+    #[arg(short = 'q', long, action = ArgAction::SetTrue, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// On SIGTERM, create the drain marker and wait this long before forwarding
+    #[arg(long, value_name = "DUR", env = "GRACEINIT_DRAIN_DELAY", value_parser = parse_duration)]
+    drain_delay: Option<Duration>,
+
+    /// Drain marker path
+    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
+    drain_file: PathBuf,
+
+    /// SIGKILL the group if the app is still running this long after a stop signal was forwarded
+    #[arg(long, value_name = "DUR", env = "GRACEINIT_KILL_AFTER", value_parser = parse_duration)]
+    kill_after: Option<Duration>,
+
+    /// After the child exits, how long the rest get between SIGTERM and SIGKILL
+    #[arg(long, value_name = "DUR", env = "GRACEINIT_LEFTOVER_GRACE", value_parser = parse_duration)]
+    leftover_grace: Option<Duration>,
+
+    /// Print the license and exit
+    #[arg(short = 'l', long, action = ArgAction::SetTrue)]
+    license: bool,
+
+    /// Print the version and exit
+    #[arg(short = 'V', long, action = ArgAction::Version)]
+    version: (),
+
+    /// The command to run and its arguments
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, value_parser = clap::value_parser!(OsString))]
+    command: Vec<OsString>,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "graceinit health",
+    about = "Exit 0 if this container is healthy, 1 if not: drain marker first, then a TCP connect or HTTP GET."
+)]
+struct HealthArgs {
+    /// GET this plain-http URL; 2xx and 3xx are healthy
+    #[arg(long, value_name = "URL")]
+    http: Option<String>,
+
+    /// Connect to HOST:PORT
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "http")]
+    tcp: Option<String>,
+
+    /// Bound for the whole probe
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// Drain marker path
+    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
+    drain_file: PathBuf,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "graceinit drain",
+    about = "Mark this container as draining: health checks fail from now on, the app keeps running."
+)]
+struct DrainArgs {
+    /// Remove the marker instead
+    #[arg(long)]
+    undo: bool,
+
+    /// Drain marker path
+    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
+    drain_file: PathBuf,
+}
+
+/// Parses the process arguments (including argv[0]).
+pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("health") => {
+            let health = HealthArgs::try_parse_from(&args[1..]).map_err(from_clap)?;
+            Ok(Invocation::Health(Probe::new(
+                health.http,
+                health.tcp,
+                health.timeout,
+                health.drain_file,
+            )?))
+        }
+        Some("drain") => {
+            let drain = DrainArgs::try_parse_from(&args[1..]).map_err(from_clap)?;
+            Ok(Invocation::Drain {
+                undo: drain.undo,
+                drain_file: drain.drain_file,
+            })
+        }
+        _ => match RunArgs::try_parse_from(args) {
+            Ok(run) => run_config(run),
+            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                Ok(Invocation::Print(e.to_string()))
+            }
+            Err(e) => Err(from_clap(e)),
+        },
+    }
+}
+
+fn run_config(run: RunArgs) -> Result<Invocation, Error> {
+    if run.license {
+        return Ok(Invocation::Print(format!("{LICENSE}\n")));
+    }
+    if run.command.is_empty() {
+        return Err(Error::Usage(
+            "missing COMMAND to run (see graceinit --help)".into(),
+        ));
+    }
+    let env_is = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v == value);
+    // The peers' variables, read the way the peers read them: tini tests for
+    // presence, dumb-init for "0".
+    let single_child = run.single_child || env_is("DUMB_INIT_SETSID", "0");
+    let subreaper = run.subreaper || std::env::var_os("TINI_SUBREAPER").is_some();
+    let _ = run.kill_group; // group delivery is the default already
+    Ok(Invocation::Run(Config {
+        command: run.command,
+        single_child,
+        subreaper,
+        pdeathsig: run.pdeathsig,
+        rewrite: Rewrites::from_pairs(run.rewrite),
+        exit_remap: ExitRemap::from_pairs(run.remap_exit),
+        zero_on_stop: run.zero_on_stop,
+        warn_on_reap: run.warn_on_reap,
+        log_level: log_level(run.verbose, run.quiet)?,
+        drain_delay: run.drain_delay.unwrap_or(Duration::ZERO),
+        drain_file: run.drain_file,
+        kill_after: run.kill_after,
+        leftover_grace: run.leftover_grace.unwrap_or(DEFAULT_LEFTOVER_GRACE),
+    }))
+}
+
+/// The level forced by flags or `TINI_VERBOSITY`; `None` leaves it to
+/// `GRACEINIT_LOG` (or the default, warnings).
+fn log_level(verbose: u8, quiet: bool) -> Result<Option<LevelFilter>, Error> {
+    if quiet {
+        return Ok(Some(LevelFilter::Error));
+    }
+    let level = match verbose {
+        0 => None,
+        1 => Some(LevelFilter::Info),
+        2 => Some(LevelFilter::Debug),
+        _ => Some(LevelFilter::Trace),
+    };
+    if level.is_some() || std::env::var_os("GRACEINIT_LOG").is_some() {
+        return Ok(level);
+    }
+    match std::env::var("TINI_VERBOSITY") {
+        // tini: 0 silent, 1 warnings (default), 2 info, 3 debug.
+        Ok(text) => match text.trim().parse::<u8>() {
+            Ok(0) => Ok(Some(LevelFilter::Error)),
+            Ok(1) => Ok(Some(LevelFilter::Warn)),
+            Ok(2) => Ok(Some(LevelFilter::Info)),
+            Ok(_) => Ok(Some(LevelFilter::Debug)),
+            Err(_) => Err(Error::Usage(format!(
+                "invalid value '{text}' for TINI_VERBOSITY: expected a number"
+            ))),
+        },
+        Err(_) => Ok(None),
+    }
+}
+
+/// clap's errors span several lines; a usage error here is one line.
+fn from_clap(error: clap::Error) -> Error {
+    let rendered = error.to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    Error::Usage(first.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec![OsString::from("graceinit")];
+        argv.extend(args.iter().map(OsString::from));
+        match parse(argv) {
+            Ok(Invocation::Run(config)) => Ok(config),
+            Ok(_) => Err("not a run".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn first_word_starts_the_command() {
+        let config = run(&["-c", "node", "-v", "server.js"]).unwrap();
+        assert!(config.single_child);
+        assert_eq!(config.command, ["node", "-v", "server.js"]);
+        assert_eq!(config.log_level, None);
+    }
+
+    #[test]
+    fn double_dash_protects_subcommand_names() {
+        let config = run(&["--", "health", "--http", "x"]).unwrap();
+        assert_eq!(config.command, ["health", "--http", "x"]);
+    }
+
+    #[test]
+    fn peer_spellings() {
+        let config = run(&[
+            "-s", "-g", "-v", "-w", "-e", "143", "-p", "SIGKILL", "--", "x",
+        ])
+        .unwrap();
+        assert!(config.subreaper && config.warn_on_reap);
+        assert_eq!(config.exit_remap.apply(143), 0);
+        assert_eq!(config.pdeathsig, Some(Sig::KILL));
+        let config = run(&["-r", "15:3", "-r", "10:0", "x"]).unwrap();
+        assert_eq!(config.rewrite.apply(Sig::TERM), Some(Sig::QUIT));
+        assert_eq!(config.rewrite.apply(Sig(10)), None);
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_naming_flag_and_value() {
+        for (args, flag, value) in [
+            (&["-r", "15", "x"][..], "--rewrite", "15"),
+            (&["--drain-delay", "ten", "x"][..], "--drain-delay", "ten"),
+            (&["-e", "300", "x"][..], "--remap-exit", "300"),
+            (&["-p", "NOPE", "x"][..], "--pdeathsig", "NOPE"),
+            (&["--bogus", "x"][..], "--bogus", "--bogus"),
+        ] {
+            let error = run(args).unwrap_err();
+            assert!(!error.contains('\n'), "{error}");
+            assert!(error.contains(flag) && error.contains(value), "{error}");
+        }
+        assert!(run(&[]).unwrap_err().contains("missing COMMAND"));
+    }
+}

@@ -1,0 +1,46 @@
+//! The errors that end graceinit before the child runs, each with the exit
+//! code a user or orchestrator can act on.
+
+use std::fmt;
+use std::io;
+
+#[derive(Debug)]
+pub enum Error {
+    /// Bad command line or environment: exit 2, nothing started.
+    Usage(String),
+    /// The command could not be executed: 127 when not found, 126 otherwise.
+    Exec { program: String, source: io::Error },
+    /// A system call graceinit needs failed: exit 1.
+    System {
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub fn system(what: &'static str, source: impl Into<io::Error>) -> Self {
+        Error::System {
+            what,
+            source: source.into(),
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Exec { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
+            Error::Exec { .. } => 126,
+            Error::System { .. } => 1,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(message) => write!(f, "{message}"),
+            Error::Exec { program, source } => write!(f, "cannot run '{program}': {source}"),
+            Error::System { what, source } => write!(f, "unable to {what}: {source}"),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The one loop of a running graceinit: sleep in `poll` until a signal
+//! arrives or the supervisor's next deadline passes, then carry out what the
+//! supervisor decided. No deadline means no timeout: an idle graceinit never
+//! wakes up.
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::config::{format_duration, Config};
+use crate::drain;
+use crate::error::Error;
+use crate::reaper;
+use crate::signals::{self, Sig};
+use crate::spawn;
+use crate::supervisor::{Action, KillReason, Policy, Supervisor, Target};
+
+/// Sets graceinit up, starts the child and supervises it. Errors before the
+/// child runs end graceinit; after that, nothing does but the child's end.
+pub fn run(config: Config) -> Result<u8, Error> {
+    let signalfd = SignalFd::with_flags(
+        &signals::routed_mask(),
+        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+    )
+    .map_err(|e| Error::system("create signalfd", e))?;
+    let is_pid1 = std::process::id() == 1;
+    if config.subreaper || !is_pid1 {
+        // Without this, orphans would go to the real init and never come back here.
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| Error::system("register as child subreaper", e))?;
+        debug!("registered as child subreaper");
+    }
+    if let Some(sig) = config.pdeathsig {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig.0 as libc::c_ulong) } == -1 {
+            return Err(Error::system(
+                "set the parent death signal",
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    // A restarted container must not start out unhealthy.
+    if let Err(e) = drain::unmark(&config.drain_file) {
+        warn!(
+            "cannot remove stale drain marker {}: {e}",
+            config.drain_file.display()
+        );
+    }
+    let child = spawn::spawn(&config.command)?;
+    info!("child started (pid {child})");
+    let supervisor = Supervisor::new(Policy::from(&config), child, is_pid1);
+    Ok(EventLoop {
+        config,
+        signalfd,
+        child,
+        supervisor,
+    }
+    .run())
+}
+
+struct EventLoop {
+    config: Config,
+    signalfd: SignalFd,
+    child: i32,
+    supervisor: Supervisor,
+}
+
+impl EventLoop {
+    fn run(mut self) -> u8 {
+        loop {
+            self.wait();
+            let now = Instant::now();
+            let mut actions = Vec::new();
+            let mut child_may_have_exited = false;
+            loop {
+                match self.signalfd.read_signal() {
+                    Ok(Some(info)) => {
+                        let sig = Sig(info.ssi_signo as i32);
+                        if sig == Sig::CHLD {
+                            child_may_have_exited = true;
+                        } else {
+                            info!("received {sig}");
+                            actions.extend(self.supervisor.on_signal(sig, now));
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        warn!("cannot read signalfd: {e}");
+                        break;
+                    }
+                }
+            }
+            if child_may_have_exited {
+                actions.extend(self.reap(now));
+            }
+            actions.extend(self.supervisor.on_time(Instant::now()));
+            for action in actions {
+                if let Some(code) = self.execute(action) {
+                    return code;
+                }
+            }
+        }
+    }
+
+    /// Sleeps until a signal is pending or the next deadline has passed.
+    fn wait(&self) {
+        let timeout = match self.supervisor.next_deadline() {
+            None => PollTimeout::NONE,
+            Some(deadline) => round_up_millis(deadline.saturating_duration_since(Instant::now())),
+        };
+        let mut fds = [PollFd::new(self.signalfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => {
+                // Cannot happen with one valid fd; back off rather than spin.
+                warn!("poll failed: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    fn reap(&mut self, now: Instant) -> Vec<Action> {
+        let mut child_status = None;
+        let (child, warn_on_reap) = (self.child, self.config.warn_on_reap);
+        let any_left = reaper::reap_all(|pid, status| {
+            if pid == child {
+                child_status = Some(status);
+            } else if warn_on_reap {
+                warn!("reaped orphan {pid} ({status})");
+            } else {
+                debug!("reaped orphan {pid} ({status})");
+            }
+        });
+        let mut actions = Vec::new();
+        if let Some(status) = child_status {
+            info!("child {child} {status}");
+            actions.extend(self.supervisor.on_child_exit(
+                status,
+                self.leftovers_remain(any_left),
+                now,
+            ));
+        } else if self.supervisor.awaits_leftovers() && !self.leftovers_remain(any_left) {
+            actions.extend(self.supervisor.on_leftovers_gone());
+        }
+        actions
+    }
+
+    /// Whether anything graceinit waits for after the child is still alive:
+    /// as PID 1 any descendant (orphans all come back here, so "no children"
+    /// means none); otherwise what is left of the child's process group.
+    fn leftovers_remain(&self, any_children: bool) -> bool {
+        if std::process::id() == 1 || !any_children {
+            return any_children;
+        }
+        send(Target::Group(self.child), Sig(0)).is_ok()
+    }
+
+    /// Carries out one action; returns the exit code when it is time to go.
+    fn execute(&mut self, action: Action) -> Option<u8> {
+        match action {
+            Action::Forward {
+                received,
+                sent,
+                target,
+            } => {
+                match send(target, sent) {
+                    Ok(()) if received == sent => info!("forwarded {sent} to {target}"),
+                    Ok(()) => info!("forwarded {received} as {sent} to {target}"),
+                    // The group can be gone a moment before its SIGCHLD arrives.
+                    Err(Errno::ESRCH) => debug!("{sent} not forwarded: {target} is gone"),
+                    Err(e) => warn!("cannot forward {sent} to {target}: {e}"),
+                }
+                None
+            }
+            Action::Drop(sig) => {
+                info!("dropped {sig} (rewritten to 0)");
+                None
+            }
+            Action::StartDrain(delay) => {
+                if let Err(e) = drain::mark(&self.config.drain_file) {
+                    warn!(
+                        "cannot create drain marker {}: {e}; health checks will not see the drain (mount a tmpfs there)",
+                        self.config.drain_file.display()
+                    );
+                }
+                info!(
+                    "received SIGTERM: draining for {} before forwarding it",
+                    format_duration(delay)
+                );
+                None
+            }
+            Action::EndDrain { elapsed } => {
+                info!("drain over after {}", format_duration(elapsed));
+                None
+            }
+            Action::StopSelf => {
+                // SIGSTOP cannot be blocked; SIGCONT resumes graceinit.
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+                None
+            }
+            Action::TermLeftovers(target) => {
+                match send(target, Sig::TERM) {
+                    Ok(()) => info!(
+                        "sent SIGTERM to {target}, the processes left after the child; waiting up to {}",
+                        format_duration(self.config.leftover_grace)
+                    ),
+                    Err(e) => debug!("cannot send SIGTERM to {target}: {e}"),
+                }
+                None
+            }
+            Action::Kill { target, reason } => {
+                let survivors = survivors(target);
+                if let Err(e) = send(target, Sig::KILL) {
+                    debug!("cannot kill {target}: {e}");
+                }
+                let list = if survivors.is_empty() {
+                    "none".to_string()
+                } else {
+                    survivors
+                        .iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                match reason {
+                    KillReason::StopTimeout(after) => warn!(
+                        "app still running {} after the stop signal: killed {target}; survivors: {list}",
+                        format_duration(after)
+                    ),
+                    KillReason::LeftoverGrace => warn!(
+                        "processes left after the child did not exit within {}: killed {target}; survivors: {list}",
+                        format_duration(self.config.leftover_grace)
+                    ),
+                }
+                None
+            }
+            Action::Exit(code) => {
+                info!("exiting with code {code}");
+                Some(code)
+            }
+        }
+    }
+}
+
+/// `poll` counts whole milliseconds; rounding down would wake up early and
+/// spin for the last fraction of a millisecond.
+fn round_up_millis(duration: Duration) -> PollTimeout {
+    let millis = duration.as_nanos().div_ceil(1_000_000);
+    PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
+}
+
+fn send(target: Target, sig: Sig) -> Result<(), Errno> {
+    // SAFETY: kill takes plain integers. Raw because nix's Signal cannot name
+    // the real-time signals.
+    let result = unsafe { libc::kill(target.kill_arg(), sig.0) };
+    Errno::result(result).map(drop)
+}
+
+/// The pids a kill of `target` will hit, for the log: read from /proc.
+fn survivors(target: Target) -> Vec<i32> {
+    let own = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| u32::try_from(pid).is_ok_and(|pid| pid != own))
+        .filter(|&pid| match target {
+            Target::Process(only) => pid == only,
+            Target::Group(pgid) => process_group(pid) == Some(pgid),
+            Target::Everyone => true,
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Field 5 of /proc/PID/stat; the command name before it may hold spaces
+/// and parentheses, so parse after the last ')'.
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_timeout_rounds_up() {
+        assert_eq!(
+            round_up_millis(Duration::from_micros(400)),
+            PollTimeout::from(1u8)
+        );
+        assert_eq!(
+            round_up_millis(Duration::from_millis(5)),
+            PollTimeout::from(5u8)
+        );
+        assert_eq!(round_up_millis(Duration::ZERO), PollTimeout::ZERO);
+    }
+
+    #[test]
+    fn reads_own_process_group() {
+        let own = i32::try_from(std::process::id()).unwrap();
+        assert_eq!(process_group(own), Some(nix::unistd::getpgrp().as_raw()));
+    }
+}

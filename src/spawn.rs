@@ -1,0 +1,59 @@
+//! Starting the child: its own session, the terminal's foreground, a clean
+//! signal state, and graceinit's environment. Exec failures come back to the
+//! parent as an error, which makes tini's 127/126 convention easy.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use crate::error::Error;
+
+/// Forks and execs `command`; returns the child's pid.
+pub fn spawn(command: &[OsString]) -> Result<i32, Error> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| Error::Usage("missing COMMAND to run".into()))?;
+    let mut child = Command::new(program);
+    child.args(args);
+    // SAFETY: the closure runs between fork and exec, so it only makes raw
+    // async-signal-safe calls: no allocation, no locks, no logging.
+    unsafe {
+        child.pre_exec(|| {
+            // Own session and process group, so a group signal reaches the
+            // whole app and nothing of graceinit.
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // `docker run -it`: take the terminal and its foreground so the
+            // line discipline's Ctrl-C goes straight to the app. When the
+            // terminal belongs to graceinit's session this fails, and Ctrl-C
+            // reaches the app through graceinit's forwarding instead.
+            if libc::isatty(libc::STDIN_FILENO) == 1
+                && libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) == 0
+            {
+                libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
+            }
+            // The app must not inherit graceinit's blocked mask (it would
+            // never see SIGTERM) nor any ignored signal from graceinit's parent.
+            for signal in 1..=libc::SIGRTMAX() {
+                if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                    // Fails harmlessly for the two signals glibc reserves.
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+            }
+            let mut empty = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut empty);
+            if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let handle = child.spawn().map_err(|source| Error::Exec {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
+    // The std handle is dropped without waiting: the reaper owns every exit.
+    i32::try_from(handle.id())
+        .map_err(|_| Error::system("read the child's pid", std::io::ErrorKind::InvalidData))
+}

@@ -1,0 +1,666 @@
+//! The decisions of an init, kept apart from the system calls that carry them
+//! out: events (a signal, the child's exit, a deadline) go in, actions come
+//! out. Time is passed in, so every timeline is testable with fake instants.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, ExitRemap, Rewrites};
+use crate::reaper::Status;
+use crate::signals::Sig;
+
+/// Who a signal goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Process(i32),
+    Group(i32),
+    /// Every process graceinit can signal: as PID 1, the whole container.
+    Everyone,
+}
+
+impl Target {
+    /// The pid argument of `kill(2)` that reaches this target.
+    pub fn kill_arg(self) -> i32 {
+        match self {
+            Target::Process(pid) => pid,
+            Target::Group(pgid) => -pgid,
+            Target::Everyone => -1,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Process(pid) => write!(f, "process {pid}"),
+            Target::Group(pgid) => write!(f, "group {pgid}"),
+            Target::Everyone => write!(f, "every process"),
+        }
+    }
+}
+
+/// Why graceinit is killing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillReason {
+    /// `--kill-after` ran out after a stop signal was forwarded.
+    StopTimeout(Duration),
+    /// The child is gone and the rest did not leave within the grace.
+    LeftoverGrace,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Forward {
+        received: Sig,
+        sent: Sig,
+        target: Target,
+    },
+    /// Rewritten to 0.
+    Drop(Sig),
+    /// Create the drain marker and wait `delay` before forwarding.
+    StartDrain(Duration),
+    /// The drain ended, after `elapsed`, on time or cut short by a signal.
+    EndDrain {
+        elapsed: Duration,
+    },
+    /// Stop graceinit itself after a job-control stop, like a shell.
+    StopSelf,
+    /// The child is gone: ask what remains to leave.
+    TermLeftovers(Target),
+    Kill {
+        target: Target,
+        reason: KillReason,
+    },
+    Exit(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Draining {
+        started: Instant,
+        forward_at: Instant,
+    },
+    /// A stop signal has been forwarded; the app is expected to leave.
+    Stopping {
+        kill_at: Option<Instant>,
+    },
+    /// The child has exited with `code`; waiting for the rest.
+    Leftovers {
+        code: u8,
+        kill_at: Instant,
+    },
+    Done,
+}
+
+/// The settings the state machine needs, taken from [`Config`].
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub single_child: bool,
+    pub rewrite: Rewrites,
+    pub exit_remap: ExitRemap,
+    pub zero_on_stop: bool,
+    pub drain_delay: Duration,
+    pub kill_after: Option<Duration>,
+    pub leftover_grace: Duration,
+}
+
+impl From<&Config> for Policy {
+    fn from(config: &Config) -> Self {
+        Policy {
+            single_child: config.single_child,
+            rewrite: config.rewrite.clone(),
+            exit_remap: config.exit_remap.clone(),
+            zero_on_stop: config.zero_on_stop,
+            drain_delay: config.drain_delay,
+            kill_after: config.kill_after,
+            leftover_grace: config.leftover_grace,
+        }
+    }
+}
+
+pub struct Supervisor {
+    policy: Policy,
+    child: i32,
+    is_pid1: bool,
+    phase: Phase,
+    /// Stop signals sent to the app, as sent (after rewriting): an exit by
+    /// one of these is a clean stop for `--zero-on-stop`.
+    stops_sent: Vec<Sig>,
+}
+
+impl Supervisor {
+    pub fn new(policy: Policy, child: i32, is_pid1: bool) -> Self {
+        Supervisor {
+            policy,
+            child,
+            is_pid1,
+            phase: Phase::Running,
+            stops_sent: Vec::new(),
+        }
+    }
+
+    /// When the loop must wake up even if no signal arrives.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Draining { forward_at, .. } => Some(forward_at),
+            Phase::Stopping { kill_at } => kill_at,
+            Phase::Leftovers { kill_at, .. } => Some(kill_at),
+            Phase::Running | Phase::Done => None,
+        }
+    }
+
+    pub fn awaits_leftovers(&self) -> bool {
+        matches!(self.phase, Phase::Leftovers { .. })
+    }
+
+    /// A signal arrived (never SIGCHLD: that is the reaper's).
+    pub fn on_signal(&mut self, sig: Sig, now: Instant) -> Vec<Action> {
+        if !sig.is_forwardable() {
+            return Vec::new();
+        }
+        match self.phase {
+            Phase::Running if sig == Sig::TERM && !self.policy.drain_delay.is_zero() => {
+                self.phase = Phase::Draining {
+                    started: now,
+                    forward_at: now + self.policy.drain_delay,
+                };
+                vec![Action::StartDrain(self.policy.drain_delay)]
+            }
+            // A second SIGTERM, or a Ctrl-C, means "now".
+            Phase::Draining { started, .. } if sig.is_stop_request() => {
+                let mut actions = vec![Action::EndDrain {
+                    elapsed: now.saturating_duration_since(started),
+                }];
+                actions.extend(self.forward(sig, now));
+                actions
+            }
+            Phase::Leftovers { .. } => match self.policy.rewrite.apply(sig) {
+                Some(sent) => vec![Action::Forward {
+                    received: sig,
+                    sent,
+                    target: self.leftover_target(),
+                }],
+                None => vec![Action::Drop(sig)],
+            },
+            Phase::Done => Vec::new(),
+            _ => self.forward(sig, now),
+        }
+    }
+
+    /// The main child was reaped; `others_remain` says whether anything
+    /// graceinit waits for is still alive.
+    pub fn on_child_exit(
+        &mut self,
+        status: Status,
+        others_remain: bool,
+        now: Instant,
+    ) -> Vec<Action> {
+        let code = self.exit_code(status);
+        let wait_for_rest =
+            others_remain && !self.policy.single_child && !self.policy.leftover_grace.is_zero();
+        if !wait_for_rest {
+            self.phase = Phase::Done;
+            return vec![Action::Exit(code)];
+        }
+        let mut kill_at = now + self.policy.leftover_grace;
+        // Once a stop was forwarded, the stop deadline bounds everything.
+        if let Phase::Stopping {
+            kill_at: Some(stop_deadline),
+        } = self.phase
+        {
+            kill_at = kill_at.min(stop_deadline);
+        }
+        self.phase = Phase::Leftovers { code, kill_at };
+        vec![Action::TermLeftovers(self.leftover_target())]
+    }
+
+    /// Nothing is left alive besides graceinit.
+    pub fn on_leftovers_gone(&mut self) -> Vec<Action> {
+        match self.phase {
+            Phase::Leftovers { code, .. } => {
+                self.phase = Phase::Done;
+                vec![Action::Exit(code)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Time passed; act on a deadline that is due.
+    pub fn on_time(&mut self, now: Instant) -> Vec<Action> {
+        match self.phase {
+            Phase::Draining {
+                started,
+                forward_at,
+            } if now >= forward_at => {
+                let mut actions = vec![Action::EndDrain {
+                    elapsed: now.saturating_duration_since(started),
+                }];
+                actions.extend(self.forward(Sig::TERM, now));
+                actions
+            }
+            Phase::Stopping {
+                kill_at: Some(kill_at),
+            } if now >= kill_at => {
+                self.phase = Phase::Done;
+                let timeout = self.policy.kill_after.unwrap_or_default();
+                vec![
+                    Action::Kill {
+                        target: self.escalation_target(),
+                        reason: KillReason::StopTimeout(timeout),
+                    },
+                    Action::Exit(
+                        self.policy
+                            .exit_remap
+                            .apply(Status::Killed(Sig::KILL).code()),
+                    ),
+                ]
+            }
+            Phase::Leftovers { code, kill_at } if now >= kill_at => {
+                self.phase = Phase::Done;
+                vec![
+                    Action::Kill {
+                        target: self.leftover_target(),
+                        reason: KillReason::LeftoverGrace,
+                    },
+                    Action::Exit(code),
+                ]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn forward(&mut self, received: Sig, now: Instant) -> Vec<Action> {
+        let Some(sent) = self.policy.rewrite.apply(received) else {
+            if matches!(self.phase, Phase::Draining { .. }) {
+                // The drain ended but nothing was sent: the stop is the user's to make.
+                self.phase = Phase::Running;
+            }
+            return vec![Action::Drop(received)];
+        };
+        let target = if self.policy.single_child {
+            Target::Process(self.child)
+        } else {
+            Target::Group(self.child)
+        };
+        let mut actions = vec![Action::Forward {
+            received,
+            sent,
+            target,
+        }];
+        if received.is_stop_request() {
+            self.stops_sent.push(sent);
+            let kill_at = match self.phase {
+                // The first forwarded stop starts the clock; later ones do not reset it.
+                Phase::Stopping { kill_at } => kill_at,
+                _ => self.policy.kill_after.map(|k| now + k),
+            };
+            self.phase = Phase::Stopping { kill_at };
+        }
+        if received.is_job_control_stop() && !self.is_pid1 {
+            actions.push(Action::StopSelf);
+        }
+        actions
+    }
+
+    fn exit_code(&self, status: Status) -> u8 {
+        let stopped_by_us = match status {
+            Status::Killed(sig) => self.stops_sent.contains(&sig),
+            Status::Exited(code) => self.stops_sent.iter().any(|s| 128 + s.0 == i32::from(code)),
+        };
+        let code = if self.policy.zero_on_stop && stopped_by_us {
+            0
+        } else {
+            status.code()
+        };
+        self.policy.exit_remap.apply(code)
+    }
+
+    /// After the child is gone: as PID 1 the whole container, otherwise what
+    /// is left of the child's group.
+    fn leftover_target(&self) -> Target {
+        if self.is_pid1 {
+            Target::Everyone
+        } else {
+            Target::Group(self.child)
+        }
+    }
+
+    fn escalation_target(&self) -> Target {
+        match (self.is_pid1, self.policy.single_child) {
+            (true, _) => Target::Everyone,
+            (false, true) => Target::Process(self.child),
+            (false, false) => Target::Group(self.child),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHILD: i32 = 7;
+
+    fn policy() -> Policy {
+        Policy {
+            single_child: false,
+            rewrite: Rewrites::default(),
+            exit_remap: ExitRemap::default(),
+            zero_on_stop: false,
+            drain_delay: Duration::ZERO,
+            kill_after: None,
+            leftover_grace: Duration::from_secs(2),
+        }
+    }
+
+    fn forward(received: Sig, sent: Sig) -> Action {
+        Action::Forward {
+            received,
+            sent,
+            target: Target::Group(CHILD),
+        }
+    }
+
+    #[test]
+    fn forwards_to_the_group_or_the_child() {
+        let t0 = Instant::now();
+        let mut sup = Supervisor::new(policy(), CHILD, true);
+        assert_eq!(
+            sup.on_signal(Sig(libc::SIGHUP), t0),
+            [forward(Sig(libc::SIGHUP), Sig(libc::SIGHUP))]
+        );
+        assert_eq!(sup.on_signal(Sig::CHLD, t0), []);
+        let mut single = Supervisor::new(
+            Policy {
+                single_child: true,
+                ..policy()
+            },
+            CHILD,
+            true,
+        );
+        assert_eq!(
+            single.on_signal(Sig::TERM, t0),
+            [Action::Forward {
+                received: Sig::TERM,
+                sent: Sig::TERM,
+                target: Target::Process(CHILD)
+            }]
+        );
+    }
+
+    #[test]
+    fn rewrites_and_drops() {
+        let t0 = Instant::now();
+        let rewrite = Rewrites::from_pairs([(Sig::TERM, Sig::QUIT), (Sig(libc::SIGHUP), Sig(0))]);
+        let mut sup = Supervisor::new(
+            Policy {
+                rewrite,
+                ..policy()
+            },
+            CHILD,
+            true,
+        );
+        assert_eq!(
+            sup.on_signal(Sig::TERM, t0),
+            [forward(Sig::TERM, Sig::QUIT)]
+        );
+        assert_eq!(
+            sup.on_signal(Sig(libc::SIGHUP), t0),
+            [Action::Drop(Sig(libc::SIGHUP))]
+        );
+    }
+
+    #[test]
+    fn drain_holds_the_signal_until_its_deadline() {
+        let t0 = Instant::now();
+        let delay = Duration::from_secs(5);
+        let mut sup = Supervisor::new(
+            Policy {
+                drain_delay: delay,
+                ..policy()
+            },
+            CHILD,
+            true,
+        );
+        assert_eq!(sup.on_signal(Sig::TERM, t0), [Action::StartDrain(delay)]);
+        assert_eq!(sup.next_deadline(), Some(t0 + delay));
+        assert_eq!(sup.on_time(t0 + Duration::from_millis(4999)), []);
+        // Other signals are not held back by the drain.
+        assert_eq!(
+            sup.on_signal(Sig(libc::SIGHUP), t0),
+            [forward(Sig(libc::SIGHUP), Sig(libc::SIGHUP))]
+        );
+        assert_eq!(
+            sup.on_time(t0 + delay),
+            [
+                Action::EndDrain { elapsed: delay },
+                forward(Sig::TERM, Sig::TERM)
+            ]
+        );
+        assert_eq!(sup.next_deadline(), None);
+    }
+
+    #[test]
+    fn second_term_or_int_cuts_the_drain_short() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(1);
+        for second in [Sig::TERM, Sig::INT] {
+            let mut sup = Supervisor::new(
+                Policy {
+                    drain_delay: Duration::from_secs(5),
+                    ..policy()
+                },
+                CHILD,
+                true,
+            );
+            sup.on_signal(Sig::TERM, t0);
+            assert_eq!(
+                sup.on_signal(second, t1),
+                [
+                    Action::EndDrain {
+                        elapsed: Duration::from_secs(1)
+                    },
+                    forward(second, second)
+                ]
+            );
+            assert_eq!(sup.on_time(t0 + Duration::from_secs(6)), []);
+        }
+    }
+
+    #[test]
+    fn kill_after_counts_from_the_forward() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            drain_delay: Duration::from_secs(3),
+            kill_after: Some(Duration::from_secs(10)),
+            ..policy()
+        };
+        let mut sup = Supervisor::new(policy, CHILD, false);
+        sup.on_signal(Sig::TERM, t0);
+        sup.on_time(t0 + Duration::from_secs(3));
+        assert_eq!(sup.next_deadline(), Some(t0 + Duration::from_secs(13)));
+        // A later stop signal does not push the deadline back.
+        sup.on_signal(Sig::TERM, t0 + Duration::from_secs(5));
+        assert_eq!(sup.next_deadline(), Some(t0 + Duration::from_secs(13)));
+        assert_eq!(
+            sup.on_time(t0 + Duration::from_secs(13)),
+            [
+                Action::Kill {
+                    target: Target::Group(CHILD),
+                    reason: KillReason::StopTimeout(Duration::from_secs(10))
+                },
+                Action::Exit(137)
+            ]
+        );
+    }
+
+    #[test]
+    fn exit_during_drain_is_immediate() {
+        let t0 = Instant::now();
+        let mut sup = Supervisor::new(
+            Policy {
+                drain_delay: Duration::from_secs(5),
+                ..policy()
+            },
+            CHILD,
+            true,
+        );
+        sup.on_signal(Sig::TERM, t0);
+        assert_eq!(
+            sup.on_child_exit(Status::Exited(3), false, t0),
+            [Action::Exit(3)]
+        );
+        assert_eq!(sup.on_time(t0 + Duration::from_secs(6)), []);
+    }
+
+    #[test]
+    fn leftovers_get_term_then_kill() {
+        let t0 = Instant::now();
+        let mut sup = Supervisor::new(policy(), CHILD, true);
+        assert_eq!(
+            sup.on_child_exit(Status::Exited(4), true, t0),
+            [Action::TermLeftovers(Target::Everyone)]
+        );
+        assert_eq!(sup.next_deadline(), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(
+            sup.on_time(t0 + Duration::from_secs(2)),
+            [
+                Action::Kill {
+                    target: Target::Everyone,
+                    reason: KillReason::LeftoverGrace
+                },
+                Action::Exit(4)
+            ]
+        );
+        let mut sup = Supervisor::new(policy(), CHILD, false);
+        assert_eq!(
+            sup.on_child_exit(Status::Exited(4), true, t0),
+            [Action::TermLeftovers(Target::Group(CHILD))]
+        );
+        assert_eq!(sup.on_leftovers_gone(), [Action::Exit(4)]);
+    }
+
+    #[test]
+    fn leftover_grace_ends_by_the_stop_deadline() {
+        let t0 = Instant::now();
+        let policy = Policy {
+            kill_after: Some(Duration::from_secs(1)),
+            leftover_grace: Duration::from_secs(30),
+            ..policy()
+        };
+        let mut sup = Supervisor::new(policy, CHILD, true);
+        sup.on_signal(Sig::TERM, t0);
+        sup.on_child_exit(
+            Status::Killed(Sig::TERM),
+            true,
+            t0 + Duration::from_millis(100),
+        );
+        assert_eq!(sup.next_deadline(), Some(t0 + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn no_waiting_without_leftovers_or_with_single_child() {
+        let t0 = Instant::now();
+        let mut sup = Supervisor::new(
+            Policy {
+                single_child: true,
+                ..policy()
+            },
+            CHILD,
+            true,
+        );
+        assert_eq!(
+            sup.on_child_exit(Status::Exited(0), true, t0),
+            [Action::Exit(0)]
+        );
+        let mut sup = Supervisor::new(
+            Policy {
+                leftover_grace: Duration::ZERO,
+                ..policy()
+            },
+            CHILD,
+            true,
+        );
+        assert_eq!(
+            sup.on_child_exit(Status::Exited(0), true, t0),
+            [Action::Exit(0)]
+        );
+    }
+
+    #[test]
+    fn zero_on_stop_only_for_the_stop_we_sent() {
+        let t0 = Instant::now();
+        let rewrite = Rewrites::from_pairs([(Sig::TERM, Sig::QUIT)]);
+        let policy = Policy {
+            zero_on_stop: true,
+            rewrite,
+            ..policy()
+        };
+        for (status, code) in [
+            (Status::Killed(Sig::QUIT), 0),
+            (Status::Exited(128 + 3), 0),
+            (Status::Killed(Sig::TERM), 143),
+            (Status::Killed(Sig(libc::SIGSEGV)), 139),
+            (Status::Exited(1), 1),
+        ] {
+            let mut sup = Supervisor::new(policy.clone(), CHILD, true);
+            sup.on_signal(Sig::TERM, t0);
+            assert_eq!(
+                sup.on_child_exit(status, false, t0),
+                [Action::Exit(code)],
+                "{status}"
+            );
+        }
+        // Without a forwarded stop, a SIGQUIT death is a failure.
+        let mut sup = Supervisor::new(policy, CHILD, true);
+        assert_eq!(
+            sup.on_child_exit(Status::Killed(Sig::QUIT), false, t0),
+            [Action::Exit(131)]
+        );
+    }
+
+    #[test]
+    fn remap_applies_to_signal_deaths() {
+        let t0 = Instant::now();
+        let exit_remap = ExitRemap::from_pairs([(143, 0), (3, 7)]);
+        let mut sup = Supervisor::new(
+            Policy {
+                exit_remap: exit_remap.clone(),
+                ..policy()
+            },
+            CHILD,
+            true,
+        );
+        assert_eq!(
+            sup.on_child_exit(Status::Killed(Sig::TERM), false, t0),
+            [Action::Exit(0)]
+        );
+        let mut sup = Supervisor::new(
+            Policy {
+                exit_remap,
+                ..policy()
+            },
+            CHILD,
+            true,
+        );
+        assert_eq!(
+            sup.on_child_exit(Status::Exited(3), false, t0),
+            [Action::Exit(7)]
+        );
+    }
+
+    #[test]
+    fn job_control_stops_graceinit_unless_pid1() {
+        let t0 = Instant::now();
+        let mut sup = Supervisor::new(policy(), CHILD, false);
+        assert_eq!(
+            sup.on_signal(Sig::TSTP, t0),
+            [forward(Sig::TSTP, Sig::TSTP), Action::StopSelf]
+        );
+        let mut sup = Supervisor::new(policy(), CHILD, true);
+        assert_eq!(
+            sup.on_signal(Sig::TSTP, t0),
+            [forward(Sig::TSTP, Sig::TSTP)]
+        );
+    }
+}
