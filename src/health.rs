@@ -79,7 +79,7 @@ pub fn run(probe: &Probe) -> u8 {
             0
         }
         Err(why) => {
-            println!("unhealthy: {why}");
+            println!("unhealthy: {why} (after {took} ms)");
             1
         }
     }
@@ -123,7 +123,7 @@ fn check(probe: &Probe, deadline: Instant) -> Result<String, String> {
 fn remaining(deadline: Instant) -> Result<Duration, String> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        Err("timed out".into())
+        Err("no answer within the timeout".into())
     } else {
         Ok(left)
     }
