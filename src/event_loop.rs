@@ -188,7 +188,7 @@ impl EventLoop {
                     );
                 }
                 info!(
-                    "received SIGTERM: draining for {} before forwarding it",
+                    "draining for {} before forwarding SIGTERM",
                     format_duration(delay)
                 );
                 None
