@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
-use clap::error::ErrorKind;
-use clap::{ArgAction, Parser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, Command, CommandFactory, FromArgMatches, Parser};
 use log::LevelFilter;
 
 use crate::config::{
@@ -133,6 +133,7 @@ struct RunArgs {
 #[derive(Parser, Debug)]
 #[command(
     name = "graceinit health",
+    bin_name = "graceinit health",
     about = "Exit 0 if this container is healthy, 1 if not: drain marker first, then a TCP connect or HTTP GET."
 )]
 struct HealthArgs {
@@ -156,6 +157,7 @@ struct HealthArgs {
 #[derive(Parser, Debug)]
 #[command(
     name = "graceinit drain",
+    bin_name = "graceinit drain",
     about = "Mark this container as draining: health checks fail from now on, the app keeps running."
 )]
 struct DrainArgs {
@@ -170,31 +172,54 @@ struct DrainArgs {
 
 /// Parses the process arguments (including argv[0]).
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
-    match args.get(1).and_then(|a| a.to_str()) {
-        Some("health") => {
-            let health = HealthArgs::try_parse_from(&args[1..]).map_err(from_clap)?;
-            Ok(Invocation::Health(Probe::new(
-                health.http,
-                health.tcp,
-                health.timeout,
-                health.drain_file,
-            )?))
-        }
-        Some("drain") => {
-            let drain = DrainArgs::try_parse_from(&args[1..]).map_err(from_clap)?;
-            Ok(Invocation::Drain {
-                undo: drain.undo,
-                drain_file: drain.drain_file,
-            })
-        }
-        _ => match RunArgs::try_parse_from(args) {
-            Ok(run) => run_config(run),
-            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-                Ok(Invocation::Print(e.to_string()))
-            }
-            Err(e) => Err(from_clap(e)),
-        },
+    let parsed = match args.get(1).and_then(|a| a.to_str()) {
+        Some("health") => parse_with_env::<HealthArgs>(&args[1..]).and_then(|health| {
+            let probe = Probe::new(health.http, health.tcp, health.timeout, health.drain_file);
+            probe.map(Invocation::Health).map_err(ParseError::Usage)
+        }),
+        Some("drain") => parse_with_env::<DrainArgs>(&args[1..]).map(|drain| Invocation::Drain {
+            undo: drain.undo,
+            drain_file: drain.drain_file,
+        }),
+        _ => parse_with_env::<RunArgs>(&args)
+            .and_then(|run| run_config(run).map_err(ParseError::Usage)),
+    };
+    match parsed {
+        Ok(invocation) => Ok(invocation),
+        Err(ParseError::Print(text)) => Ok(Invocation::Print(text)),
+        Err(ParseError::Usage(e)) => Err(e),
     }
+}
+
+enum ParseError {
+    /// `--help` or `--version`: not an error for the user.
+    Print(String),
+    Usage(Error),
+}
+
+/// Parses with clap, treating an empty environment variable as unset (so
+/// `ENV GRACEINIT_REWRITE=` in a Dockerfile switches it off) and saying
+/// which variable a bad value came from.
+fn parse_with_env<T: CommandFactory + FromArgMatches>(args: &[OsString]) -> Result<T, ParseError> {
+    let command = T::command().mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.is_empty());
+        if empty {
+            arg.env(None)
+        } else {
+            arg
+        }
+    });
+    command
+        .clone()
+        .try_get_matches_from(args)
+        .and_then(|matches| T::from_arg_matches(&matches))
+        .map_err(|e| match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ParseError::Print(e.to_string()),
+            _ => ParseError::Usage(from_clap(&e, &command)),
+        })
 }
 
 fn run_config(run: RunArgs) -> Result<Invocation, Error> {
@@ -260,11 +285,28 @@ fn log_level(verbose: u8, quiet: bool) -> Result<Option<LevelFilter>, Error> {
 }
 
 /// clap's errors span several lines; a usage error here is one line.
-fn from_clap(error: clap::Error) -> Error {
+fn from_clap(error: &clap::Error, command: &Command) -> Error {
     let rendered = error.to_string();
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    Error::Usage(first.to_string())
+    match env_source(error, command) {
+        Some(variable) => Error::Usage(format!("{first} (from {variable})")),
+        None => Error::Usage(first.to_string()),
+    }
+}
+
+/// The environment variable a rejected value came from, if it did.
+fn env_source(error: &clap::Error, command: &Command) -> Option<String> {
+    let Some(ContextValue::String(value)) = error.get(ContextKind::InvalidValue) else {
+        return None;
+    };
+    command.get_arguments().find_map(|arg| {
+        let name = arg.get_env()?;
+        let set = std::env::var(name).ok()?;
+        set.split(',')
+            .any(|part| part == value)
+            .then(|| name.to_string_lossy().into_owned())
+    })
 }
 
 #[cfg(test)]
