@@ -203,7 +203,10 @@ impl EventLoop {
                 None
             }
             Action::TermLeftovers(target) => {
-                match send(target, Sig::TERM) {
+                // A stopped process keeps SIGTERM pending until it runs again.
+                let result =
+                    send(target, Sig::TERM).and_then(|()| send(target, Sig(libc::SIGCONT)));
+                match result {
                     Ok(()) => info!(
                         "sent SIGTERM to {target}, the processes left after the child; waiting up to {}",
                         format_duration(self.config.leftover_grace)
