@@ -105,9 +105,8 @@ struct RunArgs {
     #[arg(long, value_name = "DUR", env = "GRACEINIT_DRAIN_DELAY", value_parser = parse_duration)]
     drain_delay: Option<Duration>,
 
-    /// Drain marker path
-    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
-    drain_file: PathBuf,
+    #[command(flatten)]
+    drain: DrainFile,
 
     /// SIGKILL the group if the app is still running this long after a stop signal was forwarded
     #[arg(long, value_name = "DUR", env = "GRACEINIT_KILL_AFTER", value_parser = parse_duration)]
@@ -130,6 +129,14 @@ struct RunArgs {
     command: Vec<OsString>,
 }
 
+/// The drain marker's path, shared by run, health and drain.
+#[derive(clap::Args, Debug)]
+struct DrainFile {
+    /// Drain marker path
+    #[arg(long = "drain-file", value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
+    path: PathBuf,
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "graceinit health",
@@ -149,9 +156,8 @@ struct HealthArgs {
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
     timeout: Duration,
 
-    /// Drain marker path
-    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
-    drain_file: PathBuf,
+    #[command(flatten)]
+    drain: DrainFile,
 }
 
 #[derive(Parser, Debug)]
@@ -165,21 +171,20 @@ struct DrainArgs {
     #[arg(long)]
     undo: bool,
 
-    /// Drain marker path
-    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
-    drain_file: PathBuf,
+    #[command(flatten)]
+    drain: DrainFile,
 }
 
 /// Parses the process arguments (including argv[0]).
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
     let parsed = match args.get(1).and_then(|a| a.to_str()) {
         Some("health") => parse_with_env::<HealthArgs>(&args[1..]).and_then(|health| {
-            let probe = Probe::new(health.http, health.tcp, health.timeout, health.drain_file);
+            let probe = Probe::new(health.http, health.tcp, health.timeout, health.drain.path);
             probe.map(Invocation::Health).map_err(ParseError::Usage)
         }),
         Some("drain") => parse_with_env::<DrainArgs>(&args[1..]).map(|drain| Invocation::Drain {
             undo: drain.undo,
-            drain_file: drain.drain_file,
+            drain_file: drain.drain.path,
         }),
         _ => parse_with_env::<RunArgs>(&args)
             .and_then(|run| run_config(run).map_err(ParseError::Usage)),
@@ -248,7 +253,7 @@ fn run_config(run: RunArgs) -> Result<Invocation, Error> {
         warn_on_reap: run.warn_on_reap,
         log_level: log_level(run.verbose, run.quiet)?,
         drain_delay: run.drain_delay.unwrap_or(Duration::ZERO),
-        drain_file: run.drain_file,
+        drain_file: run.drain.path,
         kill_after: run.kill_after,
         leftover_grace: run.leftover_grace.unwrap_or(DEFAULT_LEFTOVER_GRACE),
     }))
