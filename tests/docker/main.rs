@@ -1,0 +1,23 @@
+//! End-to-end tests in a real Docker engine: what a user of graceinit sees with
+//! `docker run`, `docker stop` and a rolling update, each next to the same image
+//! without graceinit, so every check is seen to fail where graceinit is missing.
+//!
+//! Run alone with `cargo test --test docker`. Needs a Docker engine (skipped
+//! with a printed reason when none answers; a failure under `CI=true`), plus
+//! busybox-static and tini for the images and haproxy, docker-compose and ab
+//! for the rolling update. The static binaries are (re)built by
+//! `scripts/build-static` once per run, so the images never hold stale ones.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test should stop at the first surprise"
+)]
+
+mod exit_codes;
+mod harness;
+mod health;
+mod rolling_update;
+mod stop;
+mod tty;
+mod zombies;
