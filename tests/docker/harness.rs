@@ -28,7 +28,7 @@ pub fn docker() -> Option<&'static Images> {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("CI=true and no Docker engine answers: {why}");
         }
-        eprintln!("skipped: no Docker engine answers ({why})");
+        skip(&format!("no Docker engine answers ({why})"));
         return None;
     }
     static IMAGES: OnceLock<Images> = OnceLock::new();
@@ -47,9 +47,15 @@ pub fn have_tool(tool: &str) -> bool {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("CI=true and {tool} is not installed");
         }
-        eprintln!("skipped: {tool} is not installed");
+        skip(&format!("{tool} is not installed"));
     }
     found
+}
+
+/// Says why a test is skipped. Written to the stderr handle, not through
+/// `eprintln!`, which the test harness captures and hides for passing tests.
+fn skip(why: &str) {
+    let _ = writeln!(std::io::stderr(), "docker e2e test skipped: {why}");
 }
 
 fn engine_answers() -> Result<(), String> {
