@@ -1,12 +1,13 @@
 //! Dockerfile.example's HEALTHCHECK (`graceinit health`) and drain: healthy
 //! after start; on `docker stop` unhealthy while the app still serves, so a
-//! balancer moves away before the app closes; then the container exits.
+//! balancer moves away before the app closes; then the container exits. And
+//! a restarted container does not inherit the drain of its previous run.
 
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{docker, http_get, shared_machine, wait_until, Container};
+use crate::harness::{docker, docker_ok, http_get, shared_machine, wait_until, Container};
 
 struct Stopped {
     unhealthy_while_serving: bool,
@@ -100,6 +101,41 @@ fn stop_turns_unhealthy_while_the_app_still_serves() {
     );
     assert!(
         with.logs().contains("http_server: got SIGTERM"),
+        "{}",
+        with.logs()
+    );
+}
+
+/// Health right after `graceinit drain` and `docker restart`: the restart
+/// keeps the container's filesystem, and with it the drain marker.
+fn health_after_drain_and_restart(c: &Container) -> String {
+    start_healthy(c);
+    c.exec(&["graceinit", "drain"]);
+    docker_ok(&["restart", "-t", "10", &c.name]);
+    let settled = wait_until(Duration::from_secs(30), || health(c) != "starting");
+    assert!(settled, "health never left starting after restart");
+    health(c)
+}
+
+#[test]
+fn restarted_container_does_not_stay_draining() {
+    let Some(images) = docker() else { return };
+    let _machine = shared_machine();
+
+    let without = Container::run(
+        "restart-noinit",
+        &["--entrypoint", "/app/http_server", &images.graceinit],
+    );
+    assert_eq!(
+        health_after_drain_and_restart(&without),
+        "unhealthy",
+        "without graceinit the stale marker should remain, so this test could not fail"
+    );
+
+    let with = Container::run("restart", &[&images.graceinit]);
+    assert_eq!(
+        health_after_drain_and_restart(&with),
+        "healthy",
         "{}",
         with.logs()
     );
