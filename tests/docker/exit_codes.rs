@@ -5,48 +5,22 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{docker, docker_ok, shared_machine, Container};
 
-struct Case {
-    graceinit_args: &'static [&'static str],
-    script: &'static str,
-    with: i32,
-    /// Without an init: `None` when there is no equivalent (a graceinit flag).
-    without: Option<i32>,
-}
+/// (graceinit flags, `sh -c` script, code with graceinit, code with the
+/// shell itself as PID 1; `None` where a graceinit flag has no equivalent).
+type Case = (&'static [&'static str], &'static str, i32, Option<i32>);
 
+#[rustfmt::skip]
 const CASES: &[Case] = &[
-    Case {
-        graceinit_args: &[],
-        script: "exit 0",
-        with: 0,
-        without: Some(0),
-    },
-    Case {
-        graceinit_args: &[],
-        script: "exit 3",
-        with: 3,
-        without: Some(3),
-    },
+    (&[], "exit 0", 0, Some(0)),
+    (&[], "exit 3", 3, Some(3)),
     // As PID 1 the shell cannot even kill itself: the kernel drops signals
     // that PID 1 has no handler for, SIGKILL included, and the script goes on.
-    Case {
-        graceinit_args: &[],
-        script: "kill -KILL $$; exit 0",
-        with: 137,
-        without: Some(0),
-    },
-    Case {
-        graceinit_args: &[],
-        script: "kill -TERM $$; exit 0",
-        with: 143,
-        without: Some(0),
-    },
+    (&[], "kill -KILL $$; exit 0", 137, Some(0)),
+    (&[], "kill -TERM $$; exit 0", 143, Some(0)),
     // tini's -e: a JVM's exit on SIGTERM is a clean stop.
-    Case {
-        graceinit_args: &["-e", "143"],
-        script: "kill -TERM $$",
-        with: 0,
-        without: None,
-    },
+    (&["-e", "143"], "kill -TERM $$", 0, None),
+    // --zero-on-stop forgives only a stop that graceinit forwarded.
+    (&["--zero-on-stop"], "kill -TERM $$", 143, None),
 ];
 
 fn exit_code(image: &str, command: &[&str]) -> i32 {
@@ -59,13 +33,13 @@ fn exit_code(image: &str, command: &[&str]) -> i32 {
 fn exit_codes_pass_through_docker() {
     let Some(images) = docker() else { return };
     let _machine = shared_machine();
-    for case in CASES {
-        let mut with = vec!["graceinit"];
-        with.extend_from_slice(case.graceinit_args);
-        with.extend(["--", "sh", "-c", case.script]);
-        assert_eq!(exit_code(&images.noinit, &with), case.with, "{:?}", with);
-        if let Some(without) = case.without {
-            let bare = ["sh", "-c", case.script];
+    for &(flags, script, with, without) in CASES {
+        let mut command = vec!["graceinit"];
+        command.extend_from_slice(flags);
+        command.extend(["--", "sh", "-c", script]);
+        assert_eq!(exit_code(&images.noinit, &command), with, "{command:?}");
+        if let Some(without) = without {
+            let bare = ["sh", "-c", script];
             assert_eq!(exit_code(&images.noinit, &bare), without, "{bare:?}");
         }
     }
@@ -102,4 +76,21 @@ fn kill_after_escalates_to_137_before_dockers_timeout() {
         "no survivors warning:\n{}",
         c.logs()
     );
+}
+
+/// `docker stop` of an app that dies of SIGTERM: 143, or 0 with
+/// `--zero-on-stop` (the stop was graceinit's to forward).
+#[test]
+fn docker_stop_exit_code_with_and_without_zero_on_stop() {
+    let Some(images) = docker() else { return };
+    let _machine = shared_machine();
+    for (flags, expected) in [(&[][..], 143), (&["--zero-on-stop"][..], 0)] {
+        let mut args = vec![images.noinit.as_str(), "graceinit"];
+        args.extend_from_slice(flags);
+        args.extend(["--", "sh", "-c", "echo ready; exec sleep 60"]);
+        let c = Container::run("stop-code", &args);
+        c.wait_for_log("ready");
+        docker_ok(&["stop", "-t", "10", &c.name]);
+        assert_eq!(c.wait(), expected, "{flags:?}");
+    }
 }

@@ -7,6 +7,12 @@
 //! busybox-static and tini for the images and haproxy, docker-compose and ab
 //! for the rolling update. The static binaries are (re)built by
 //! `scripts/build-static` once per run, so the images never hold stale ones.
+//!
+//! Containers are removed by guards and images when the test process exits,
+//! also after failures. Only a killed run leaves some behind; everything it
+//! made is labelled `graceinit-e2e=1`:
+//! `docker rm -f $(docker ps -aq -f label=graceinit-e2e=1)`,
+//! `docker rmi $(docker images -q -f label=graceinit-e2e=1)`.
 
 #![allow(
     clippy::unwrap_used,
