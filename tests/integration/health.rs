@@ -225,5 +225,11 @@ fn health_usage_errors_exit_2() {
     ] {
         let (mut run, _) = health(args);
         assert_eq!(run.code(), 2, "{args:?}\n{}", run.report());
+        let stderr = run.stderr();
+        assert!(
+            stderr.lines().count() == 1 && stderr.starts_with("graceinit: "),
+            "{args:?}\n{}",
+            run.report()
+        );
     }
 }

@@ -19,4 +19,5 @@ mod forwarding;
 mod harness;
 mod health;
 mod leftovers;
+mod logs;
 mod reaping;

@@ -38,7 +38,16 @@ fn graceinit_reaps_the_orphan_of_a_shell_that_execs() {
 #[test]
 fn twenty_thousand_orphans_leave_no_zombie() {
     let orphans = example("orphans");
-    let mut run = Setup::graceinit(&["--", &orphans, "make", "20000", "--count-zombies"]).start();
+    let mut run = Setup::graceinit(&[
+        "--",
+        &orphans,
+        "make",
+        "20000",
+        "--count-zombies",
+        "--settle",
+        "5000",
+    ])
+    .start();
     run.line(|l| l == "created 20000", "`created 20000`");
     let zombies = run.line(|l| l.starts_with("zombies "), "the zombie count");
     assert_eq!(zombies, "zombies 0", "{}", run.report());
