@@ -22,8 +22,10 @@
     reason = "a test workload: a bad argument should stop it loudly"
 )]
 // Rust's usual start-up ignores SIGPIPE before `main`, which would hide
-// what the init handed over; a C `main` keeps the inherited state.
-#![no_main]
+// what the init handed over; a C `main` keeps the inherited state. (Not
+// under `cargo test --all-targets`, whose harness brings its own main.)
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code, reason = "the test harness replaces main"))]
 
 use std::io::Write;
 use std::time::Duration;
@@ -39,6 +41,7 @@ struct Options {
     exit_after_ready: Option<i32>,
 }
 
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let options = parse_options();

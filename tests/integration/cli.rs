@@ -96,7 +96,11 @@ fn exec_failures_exit_127_and_126() {
         (not_executable.as_str(), 126),
         (directory.as_str(), 126),
     ] {
-        let mut run = Setup::graceinit(&["--", command]).run();
+        // A PATH entry the user cannot search turns "not found" into EACCES
+        // for execvp; keep to directories anyone can read.
+        let mut run = Setup::graceinit(&["--", command])
+            .env("PATH", "/usr/bin:/bin")
+            .run();
         assert_eq!(run.code(), code, "{command}\n{}", run.report());
         let line = one_error_line(&run.stderr()).to_string();
         assert!(

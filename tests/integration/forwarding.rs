@@ -292,3 +292,42 @@ fn pdeathsig_is_forwarded_when_the_parent_dies() {
     crate::harness::send(run.host_pid(middle), libc::SIGKILL);
     run.received("USR1", app);
 }
+
+/// Not PID 1, graceinit behaves like a shell on a job-control stop: it
+/// forwards SIGTSTP, then stops itself; SIGCONT resumes both.
+#[test]
+fn job_control_stop_is_forwarded_then_graceinit_stops_when_not_pid1() {
+    let script = format!(
+        "{} -- {} --exit-on TERM:0; echo code $?",
+        crate::harness::graceinit(),
+        print_signals()
+    );
+    let run = Setup::pid1(BUSYBOX, &["sh", "-c", &script]).start();
+    let app = run.ready()[0];
+    let graceinit = run
+        .tree()
+        .into_iter()
+        .find(|p| p.name == "graceinit")
+        .expect("graceinit below the shell");
+    let state = || {
+        run.tree()
+            .into_iter()
+            .find(|p| p.host_pid == graceinit.host_pid)
+            .map(|p| p.state)
+    };
+    crate::harness::send(graceinit.host_pid, libc::SIGTSTP);
+    run.received("TSTP", app);
+    crate::harness::wait_until("graceinit to stop", crate::harness::LIMIT, || {
+        state() == Some('T')
+    });
+    crate::harness::send(graceinit.host_pid, libc::SIGCONT);
+    run.received("CONT", app);
+    crate::harness::wait_until("graceinit to resume", crate::harness::LIMIT, || {
+        state() != Some('T')
+    });
+    crate::harness::send(graceinit.host_pid, libc::SIGTERM);
+    assert_eq!(
+        run.line(|l| l.starts_with("code "), "graceinit's exit"),
+        "code 0"
+    );
+}

@@ -53,7 +53,9 @@ fn default_level_is_quiet_when_nothing_goes_wrong() {
 
 #[test]
 fn warn_on_reap_and_tini_verbosity() {
-    let script = "(busybox true & echo orphan $!); busybox sleep 0.3";
+    // The orphan outlives its parent, so it is graceinit's to reap, not the
+    // subshell's.
+    let script = "(busybox sleep 0.1 & echo orphan $!); busybox sleep 0.5";
     let mut run = Setup::graceinit(&["-w", "--", BUSYBOX, "sh", "-c", script]).run();
     assert_eq!(run.code(), 0, "{}", run.report());
     let orphan = run.line(|l| l.starts_with("orphan "), "orphan pid");
