@@ -24,8 +24,7 @@ fn child_sees_only_fds_0_1_2() {
 #[test]
 fn child_starts_with_empty_sigblk_and_sigign() {
     let app = example("print_signals");
-    let start = |setup: Setup| {
-        let mut setup = setup;
+    let start = |mut setup: Setup| {
         // SAFETY: raw signal calls between fork and exec.
         unsafe {
             setup.command().pre_exec(|| {

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::harness::{example, Setup, TempDir, BUSYBOX};
+use crate::harness::{example, Setup, TempDir, BUSYBOX, NO_ARGS};
 
 /// Exactly one stderr line, `graceinit: ...`.
 fn one_error_line(stderr: &str) -> &str {
@@ -35,9 +35,8 @@ fn usage_errors_exit_2_with_one_line_naming_flag_and_value() {
         (&["-p", "NOPE"], "--pdeathsig", "NOPE"),
     ];
     for (flags, flag, value) in cases {
-        let setup = Setup::graceinit(&[""; 0]);
+        let mut setup = Setup::graceinit(NO_ARGS);
         let started = setup.dir.join("started");
-        let mut setup = setup;
         setup
             .command()
             .args(flags)

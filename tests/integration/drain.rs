@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    example, graceinit, monotonic_ns, wait_until, Running, Setup, BUSYBOX, LIMIT,
+    example, graceinit, monotonic_ns, wait_until, Running, Setup, BUSYBOX, LIMIT, NO_ARGS,
 };
 
 const SECOND: u64 = 1_000_000_000;
@@ -14,10 +14,16 @@ const SECOND: u64 = 1_000_000_000;
 /// `graceinit --drain-file MARKER FLAGS -- print_signals ARGS`; the marker
 /// sits in directories that do not exist yet.
 fn start(flags: &[&str], args: &[&str]) -> (Running, String) {
-    let setup = Setup::graceinit(&[""; 0]);
+    start_with_env(None, flags, args)
+}
+
+fn start_with_env(env: Option<(&str, &str)>, flags: &[&str], args: &[&str]) -> (Running, String) {
+    let mut setup = Setup::graceinit(NO_ARGS);
+    if let Some((name, value)) = env {
+        setup = setup.env(name, value);
+    }
     let marker = setup.dir.join("run/graceinit/draining");
     let app = example("print_signals");
-    let mut setup = setup;
     setup
         .command()
         .args(["--drain-file", &marker])
@@ -98,7 +104,12 @@ fn a_second_sigterm_or_a_sigint_cuts_the_drain_short() {
 /// the rest of the delay.
 #[test]
 fn app_exiting_during_the_drain_ends_graceinit_at_once() {
-    let (mut run, marker) = start(&["--drain-delay", "10s"], &["--exit-on", "USR1:5"]);
+    // The delay from the environment this time.
+    let (mut run, marker) = start_with_env(
+        Some(("GRACEINIT_DRAIN_DELAY", "10s")),
+        &[],
+        &["--exit-on", "USR1:5"],
+    );
     let app = run.ready()[0];
     run.kill(libc::SIGTERM);
     wait_for_marker(&marker);
@@ -216,10 +227,9 @@ fn kill_after_kills_grandchildren_when_not_pid1() {
 #[test]
 fn a_stale_marker_is_removed_at_start_up() {
     for by_flag in [true, false] {
-        let setup = Setup::graceinit(&[""; 0]);
+        let mut setup = Setup::graceinit(NO_ARGS);
         let marker = setup.dir.join("draining");
         std::fs::write(&marker, "left over\n").unwrap();
-        let mut setup = setup;
         if by_flag {
             // The variable set by the harness points elsewhere; the flag wins.
             let elsewhere = setup.dir.join("elsewhere");
@@ -261,4 +271,89 @@ fn drain_command_creates_and_undo_removes_the_marker() {
     let mut run = Setup::plain(&graceinit(), &["drain"]).run();
     assert_eq!(run.code(), 0, "{}", run.report());
     assert!(run.dir.path().join("draining").exists(), "{}", run.report());
+}
+
+/// A read-only root or no /tmp: the marker cannot be made, but the delay
+/// still holds (the balancer may watch something else), with a warning.
+#[test]
+fn drain_delay_holds_even_when_the_marker_cannot_be_created() {
+    let mut setup = Setup::graceinit(NO_ARGS);
+    let not_a_dir = setup.dir.join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let marker = format!("{not_a_dir}/draining");
+    setup.command().args([
+        "--drain-delay",
+        "500ms",
+        "--drain-file",
+        &marker,
+        "--",
+        &example("print_signals"),
+        "--exit-on",
+        "TERM:0",
+    ]);
+    let mut run = setup.start();
+    let app = run.ready()[0];
+    let t0 = monotonic_ns();
+    run.kill(libc::SIGTERM);
+    let term = run.received("TERM", app);
+    assert!(
+        term.at_ns.saturating_sub(t0) >= 45 * SECOND / 100,
+        "{}",
+        run.report()
+    );
+    assert_eq!(run.wait(), 0, "{}", run.report());
+    assert!(
+        run.stderr()
+            .lines()
+            .any(|l| l.starts_with("graceinit: warn: ")),
+        "{}",
+        run.report()
+    );
+}
+
+/// Once a stop was forwarded, `--kill-after` also bounds the leftovers'
+/// grace: a grandchild that ignores SIGTERM does not get the full 10 s.
+#[test]
+fn kill_after_bounds_the_leftovers_grace() {
+    let script = format!(
+        "{} --children 1 --exit-after-ready 0; exec {} --exit-on TERM:3",
+        example("ignore_term"),
+        example("print_signals")
+    );
+    let mut run = Setup::graceinit(&[
+        "--kill-after",
+        "500ms",
+        "--leftover-grace",
+        "10s",
+        "--",
+        BUSYBOX,
+        "sh",
+        "-c",
+        &script,
+    ])
+    .start();
+    // ignore_term's line has two pids, print_signals' one.
+    let stubborn: i32 = run
+        .line(
+            |l| l.starts_with("ready ") && l.split(' ').count() == 3,
+            "ignore_term ready",
+        )
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    run.line(
+        |l| l.starts_with("ready ") && l.split(' ').count() == 2,
+        "print_signals ready",
+    );
+    let sent = Instant::now();
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.wait(), 3, "the app's code\n{}", run.report());
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_survivors_listed(&run, &[stubborn]);
 }

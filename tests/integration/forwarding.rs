@@ -31,6 +31,9 @@ fn names(run: &Running, pid: i32) -> Vec<String> {
 }
 
 /// `CMD npm start` style: the app runs under a shell that does not forward.
+/// What the user needs is that the app hears SIGTERM at all (a bare shell
+/// as PID 1 drops it, tini without -g kills the shell only and exits); the
+/// group test below checks the route.
 #[test]
 fn sigterm_reaches_the_app_behind_a_sh_c_wrapper() {
     let script = format!("{} --exit-on TERM:0; echo wrapper done", print_signals());

@@ -17,6 +17,9 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 
 pub const BUSYBOX: &str = "/bin/busybox";
 
+/// For a `Setup` whose arguments are added through `command()`.
+pub const NO_ARGS: &[&str] = &[];
+
 /// The binary under test. `GRACEINIT_UNDER_TEST=/usr/bin/tini` runs the
 /// suite against another init, to see which tests would catch it.
 pub fn graceinit() -> String {

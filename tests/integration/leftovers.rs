@@ -10,9 +10,8 @@ use crate::harness::{example, Setup, BUSYBOX};
 /// the kernel kills the grandchild mid-handler: no file.
 #[test]
 fn leftovers_get_sigterm_and_time_to_finish() {
-    let setup = Setup::graceinit(&["--", &example("print_signals")]);
+    let mut setup = Setup::graceinit(&["--", &example("print_signals")]);
     let done = setup.dir.join("done");
-    let mut setup = setup;
     setup.command().args([
         "--grandchild",
         "--exit-on",
@@ -111,5 +110,29 @@ fn single_child_sends_nothing_to_leftovers() {
         started.elapsed() < Duration::from_millis(1500),
         "took {:?}",
         started.elapsed()
+    );
+}
+
+/// `--leftover-grace 0`: exit at once, as tini does.
+#[test]
+fn zero_leftover_grace_exits_at_once() {
+    let mut run = Setup::graceinit(&[
+        "--leftover-grace",
+        "0",
+        "--",
+        &example("ignore_term"),
+        "--children",
+        "1",
+        "--exit-after-ready",
+        "4",
+    ])
+    .start();
+    run.ready();
+    let seen = Instant::now();
+    assert_eq!(run.wait(), 4, "{}", run.report());
+    assert!(
+        seen.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        seen.elapsed()
     );
 }
