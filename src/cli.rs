@@ -72,14 +72,8 @@ within --timeout (2s). Drain: make health fail from now on; --undo takes it back
 ";
 
 const LICENSE: &str = "\
-graceinit is released under the MIT License.
-
-Permission is hereby granted, free of charge, to any person obtaining a copy of
-this software and associated documentation files, to deal in the Software
-without restriction, subject to the following condition: the above copyright
-notice and this permission notice shall be included in all copies or substantial
-portions of the Software. THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF
-ANY KIND.
+graceinit is free software under the MIT License: use, copy, modify and distribute
+it freely, keeping the copyright notice. It comes with no warranty of any kind.
 ";
 
 /// Parses the process arguments (including argv[0]).
