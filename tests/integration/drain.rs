@@ -75,13 +75,25 @@ fn sigterm_drains_then_forwards_after_the_delay() {
     );
 }
 
-/// A second SIGTERM, or a SIGINT, means "now".
+/// A second SIGTERM, or a SIGINT (or SIGQUIT, the other stop signal),
+/// means "now".
 #[test]
 fn a_second_sigterm_or_a_sigint_cuts_the_drain_short() {
-    for (second, heard) in [(libc::SIGTERM, "TERM"), (libc::SIGINT, "INT")] {
+    for (second, heard) in [
+        (libc::SIGTERM, "TERM"),
+        (libc::SIGINT, "INT"),
+        (libc::SIGQUIT, "QUIT"),
+    ] {
         let (mut run, marker) = start(
             &["--drain-delay", "10s"],
-            &["--exit-on", "TERM:0", "--exit-on", "INT:0"],
+            &[
+                "--exit-on",
+                "TERM:0",
+                "--exit-on",
+                "INT:0",
+                "--exit-on",
+                "QUIT:0",
+            ],
         );
         let app = run.ready()[0];
         run.kill(libc::SIGTERM);

@@ -90,3 +90,23 @@ fn a_forwarded_stop_and_zero_on_stop() {
         );
     }
 }
+
+/// A child that is stopped and continued has not exited: graceinit keeps
+/// waiting and later reports the real exit.
+#[test]
+fn a_stopped_child_is_not_an_exit() {
+    let mut run =
+        Setup::graceinit(&["--", &example("print_signals"), "--exit-on", "TERM:9"]).start();
+    let app = run.ready()[0];
+    let host = run.host_pid(app);
+    crate::harness::send(host, libc::SIGSTOP);
+    crate::harness::wait_until("the app to stop", crate::harness::LIMIT, || {
+        run.tree()
+            .iter()
+            .any(|p| p.host_pid == host && p.state == 'T')
+    });
+    crate::harness::send(host, libc::SIGCONT);
+    run.received("CONT", app);
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.wait(), 9, "{}", run.report());
+}

@@ -180,6 +180,20 @@ fn a_server_that_never_answers_or_trickles_fails_within_the_timeout() {
     }
 }
 
+/// Resolution is part of the probe: a name no server answers for still
+/// ends within the timeout.
+#[test]
+fn an_unresolvable_host_fails_within_the_timeout() {
+    let (mut run, took) = health(&[
+        "--http",
+        "http://graceinit-test.invalid/",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.report());
+    assert!(took < Duration::from_millis(2500), "probe took {took:?}");
+}
+
 #[test]
 fn tcp_probe() {
     let server = Server::start("127.0.0.1:0", Behaviour::Silent);

@@ -136,3 +136,41 @@ fn zero_leftover_grace_exits_at_once() {
         seen.elapsed()
     );
 }
+
+/// A leftover that is stopped (SIGSTOP, a debugger, Ctrl-Z) cannot act on
+/// SIGTERM until it runs again: graceinit follows SIGTERM with SIGCONT.
+#[test]
+fn a_stopped_leftover_is_continued_to_handle_sigterm() {
+    let mut setup = Setup::graceinit(&["--", &example("print_signals")]);
+    let done = setup.dir.join("done");
+    setup.command().args([
+        "--grandchild",
+        "--exit-on",
+        "USR1:5",
+        "--exit-on",
+        "TERM:0",
+        "--linger",
+        "100",
+        "--done-file",
+        &done,
+    ]);
+    let mut run = setup.start();
+    let pids = run.ready();
+    let (child, grandchild) = (pids[0], pids[1]);
+    let host = run.host_pid(grandchild);
+    crate::harness::send(host, libc::SIGSTOP);
+    crate::harness::wait_until("the grandchild to stop", crate::harness::LIMIT, || {
+        run.tree()
+            .iter()
+            .any(|p| p.host_pid == host && p.state == 'T')
+    });
+    // Only the child can act on USR1 now; it exits 5 without lingering.
+    crate::harness::send(run.host_pid(child), libc::SIGUSR1);
+    assert_eq!(run.wait(), 5, "{}", run.report());
+    let written = std::fs::read_to_string(&done).unwrap_or_default();
+    assert!(
+        written.lines().any(|l| l == grandchild.to_string()),
+        "the stopped grandchild never finished\n{}",
+        run.report()
+    );
+}
