@@ -13,6 +13,7 @@
 
 mod child_state;
 mod cli;
+mod dns;
 mod drain;
 mod exit_codes;
 mod forwarding;
