@@ -186,10 +186,14 @@ fn kill_after_escalates_to_the_whole_tree_and_exits_137() {
 }
 
 fn assert_survivors_listed(run: &Running, pids: &[i32]) {
-    let stderr = run.stderr();
-    let warning = stderr
-        .lines()
-        .find(|l| l.starts_with("graceinit: warn: ") && l.contains("survivors:"))
+    // Waited for: when the namespace outlives graceinit, stderr is still
+    // open and its reader may lag behind stdout.
+    let warning = run
+        .err
+        .wait_line(
+            |l| l.starts_with("graceinit: warn: ") && l.contains("survivors:"),
+            LIMIT,
+        )
         .unwrap_or_else(|| panic!("no survivors warning\n{}", run.report()));
     let listed: Vec<&str> = warning
         .rsplit("survivors:")
