@@ -206,3 +206,23 @@ fn dumb_init_spellings_are_accepted() {
     assert_eq!(run.code(), 0, "{}", run.report());
     assert!(run.stdout().contains("--drain-delay"), "{}", run.report());
 }
+
+/// `ENV GRACEINIT_REWRITE=` in a Dockerfile switches a setting off; it is
+/// not a malformed value.
+#[test]
+fn empty_environment_variables_count_as_unset() {
+    let mut setup = Setup::graceinit(&["--", BUSYBOX, "sh", "-c", "exit 3"]);
+    for name in [
+        "GRACEINIT_REWRITE",
+        "GRACEINIT_DRAIN_DELAY",
+        "GRACEINIT_KILL_AFTER",
+        "GRACEINIT_REMAP_EXIT",
+        "GRACEINIT_PDEATHSIG",
+        "GRACEINIT_LEFTOVER_GRACE",
+        "GRACEINIT_SINGLE_CHILD",
+    ] {
+        setup = setup.env(name, "");
+    }
+    let mut run = setup.run();
+    assert_eq!(run.code(), 3, "{}", run.report());
+}

@@ -283,6 +283,16 @@ fn drain_command_creates_and_undo_removes_the_marker() {
     assert!(!Path::new(&marker).exists());
     drain(&["--undo", "--drain-file", &marker]);
     assert_eq!(health(&marker).0, 0);
+    // A marker that cannot be made is an error the operator must see.
+    let not_a_dir = dir.join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let mut run = Setup::plain(
+        &graceinit(),
+        &["drain", "--drain-file", &format!("{not_a_dir}/x")],
+    )
+    .run();
+    assert_eq!(run.code(), 1, "{}", run.report());
+    assert!(run.stderr().starts_with("graceinit: "), "{}", run.report());
     // GRACEINIT_DRAIN_FILE, as the harness sets it, is honoured too.
     let mut run = Setup::plain(&graceinit(), &["drain"]).run();
     assert_eq!(run.code(), 0, "{}", run.report());

@@ -78,3 +78,31 @@ fn warn_on_reap_and_tini_verbosity() {
         run.report()
     );
 }
+
+/// `-q` leaves errors only: not even the forced-kill warning.
+#[test]
+fn quiet_hides_warnings_and_graceinit_log_sets_the_level() {
+    let mut run = Setup::graceinit(&[
+        "-q",
+        "--leftover-grace",
+        "200ms",
+        "--",
+        &example("ignore_term"),
+        "--children",
+        "1",
+        "--exit-after-ready",
+        "0",
+    ])
+    .run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert_eq!(run.stderr(), "", "{}", run.report());
+    let mut run = Setup::graceinit(&["--", BUSYBOX, "true"])
+        .env("GRACEINIT_LOG", "info")
+        .run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert!(
+        run.stderr().contains("graceinit: info: child started"),
+        "{}",
+        run.report()
+    );
+}
