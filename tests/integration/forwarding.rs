@@ -238,6 +238,23 @@ fn name(sig: i32) -> String {
     NAMES[usize::try_from(sig - 1).unwrap()].to_string()
 }
 
+/// Real-time signals queue instead of coalescing: a burst sent to
+/// graceinit reaches the app one for one.
+#[test]
+fn a_burst_of_realtime_signals_arrives_one_for_one() {
+    let mut run = start(&[], &["--exit-on", "RTMIN+2:0"]).start();
+    let app = run.ready()[0];
+    for _ in 0..300 {
+        run.kill(libc::SIGRTMIN() + 1);
+    }
+    // Lower real-time signals are delivered first, at graceinit and at the
+    // app alike, so the sentinel comes after the whole burst.
+    run.kill(libc::SIGRTMIN() + 2);
+    assert_eq!(run.wait(), 0, "{}", run.report());
+    let burst = names(&run, app).iter().filter(|n| *n == "RTMIN+1").count();
+    assert_eq!(burst, 300, "{}", run.report());
+}
+
 /// Ctrl-C in `docker run -it`: the terminal is graceinit's controlling
 /// terminal, its session's foreground group gets SIGINT, and graceinit
 /// forwards it. Also the case where the terminal is nobody's yet and the
