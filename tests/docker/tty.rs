@@ -5,14 +5,15 @@ use std::process::Command;
 
 use crate::harness::{docker, have_tool, shared_machine, unique};
 
-/// argv: SECONDS_TO_WAIT_FOR_EXIT docker ARGS... Waits for "ready", types
-/// Ctrl-C, prints the docker client's exit code or "still running".
+/// argv: SECONDS_TO_WAIT_FOR_EXIT CONTAINER docker ARGS... Waits for "ready"
+/// and for `sleep` in the container (the shell before it may catch SIGINT),
+/// types Ctrl-C, prints the docker client's exit code or "still running".
 const TYPE_CTRL_C: &str = r#"
-import os, pty, select, sys, time
-wait_exit = float(sys.argv[1])
+import os, pty, select, subprocess, sys, time
+wait_exit, container = float(sys.argv[1]), sys.argv[2]
 pid, fd = pty.fork()
 if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[3], sys.argv[3:])
 def read(seconds):
     r, _, _ = select.select([fd], [], [], seconds)
     try:
@@ -22,6 +23,11 @@ def read(seconds):
 out, deadline = b"", time.time() + 30
 while b"ready" not in out and time.time() < deadline:
     out += read(0.2)
+def sleeping():
+    ps = ["docker", "exec", container, "ps", "-o", "comm"]
+    return "sleep" in subprocess.run(ps, capture_output=True, text=True).stdout.split()
+while not sleeping() and time.time() < deadline:
+    out += read(0.1)
 os.write(fd, b"\x03")
 deadline = time.time() + wait_exit
 while time.time() < deadline:
@@ -44,6 +50,7 @@ fn ctrl_c(wait_exit: &str, command: &[&str], image: &str) -> String {
         "-c",
         TYPE_CTRL_C,
         wait_exit,
+        &name,
         "docker",
         "run",
         "-it",
