@@ -58,6 +58,8 @@ class Init:
     prefix: list
     flags_note: str
     stats: dict = field(default_factory=dict)
+    # A graceinit build under evaluation: shown, never the "best peer".
+    candidate: bool = False
 
     def argv(self, *command):
         return [str(self.path), *self.prefix, *map(str, command)]
@@ -91,8 +93,8 @@ class Mode:
     drains: int
 
 
-FULL = Mode(startup_runs=200, idle_seconds=10, reap_small_rounds=5, reap_large_rounds=5,
-            reap_large=20_000, signals=1000, stops=40, drains=10)
+FULL = Mode(startup_runs=500, idle_seconds=10, reap_small_rounds=15, reap_large_rounds=9,
+            reap_large=20_000, signals=2000, stops=100, drains=10)
 QUICK = Mode(startup_runs=30, idle_seconds=5, reap_small_rounds=2, reap_large_rounds=0,
              reap_large=20_000, signals=200, stops=5, drains=3)
 REAP_SMALL = 2_000
@@ -370,23 +372,32 @@ def bench_stop(inits, count, env):
     return {"stops": count, "exit_codes": {k: sorted(v) for k, v in codes.items()}}
 
 
-def bench_drain(graceinit, count, env):
-    """graceinit only: when the child gets SIGTERM, minus --drain-delay."""
-    drained = Init("graceinit", graceinit.path, ["--drain-delay", f"{DRAIN_DELAY_MS}ms", "--"], "")
-    errors = []
-    for _ in range(count):
-        with Namespace(drained, [BENCH_SIGNALS], env) as ns:
-            if ns.read_line() != "ready":
-                raise BenchError("graceinit: bench_signals did not start")
-            sent = time.monotonic_ns()
-            os.kill(ns.pid1, signal.SIGTERM)
-            name, stamp = ns.read_line(limit=DRAIN_DELAY_MS / 1000 + 5).split()
-            if name != "TERM":
-                raise BenchError(f"graceinit --drain-delay: child got {name}, not TERM")
-            errors.append((int(stamp) - sent) / 1e6 - DRAIN_DELAY_MS)
-    graceinit.stats["drain_error_median_ms"] = statistics.median(errors)
-    graceinit.stats["drain_error_max_ms"] = max(errors)
-    return {"runs": count, "drain_delay_ms": DRAIN_DELAY_MS, "errors_ms": errors}
+def bench_drain(builds, count, env):
+    """graceinit builds only: when the child gets SIGTERM, minus --drain-delay.
+    The floor is how late a plain 200 ms sleep of this harness wakes up."""
+    errors = {build.name: [] for build in builds}
+    floor = []
+    for _, order in rounds(builds, count):
+        for build in order:
+            drained = Init(build.name, build.path,
+                           ["--drain-delay", f"{DRAIN_DELAY_MS}ms", "--"], "")
+            with Namespace(drained, [BENCH_SIGNALS], env) as ns:
+                if ns.read_line() != "ready":
+                    raise BenchError(f"{build.name}: bench_signals did not start")
+                sent = time.monotonic_ns()
+                os.kill(ns.pid1, signal.SIGTERM)
+                name, stamp = ns.read_line(limit=DRAIN_DELAY_MS / 1000 + 5).split()
+                if name != "TERM":
+                    raise BenchError(f"{build.name} --drain-delay: child got {name}, not TERM")
+                errors[build.name].append((int(stamp) - sent) / 1e6 - DRAIN_DELAY_MS)
+        start = time.monotonic_ns()
+        time.sleep(DRAIN_DELAY_MS / 1000)
+        floor.append((time.monotonic_ns() - start) / 1e6 - DRAIN_DELAY_MS)
+    for build in builds:
+        build.stats["drain_error_median_ms"] = statistics.median(errors[build.name])
+        build.stats["drain_error_max_ms"] = max(errors[build.name])
+    return {"runs": count, "drain_delay_ms": DRAIN_DELAY_MS, "errors_ms": errors,
+            "sleep_floor_median_ms": statistics.median(floor), "sleep_floor_max_ms": max(floor)}
 
 
 # ---------------------------------------------------------------- report
@@ -424,13 +435,13 @@ class Row:
 ROWS = [
     Row("size", "static binary size", fmt_bytes,
         target="≤ 1.3 MB", check=lambda g, best: g <= 1.3e6),
-    Row("startup_median_ms", "start-up + exit of `/bin/true`, median", fmt_ms),
-    Row("startup_p90_ms", "start-up + exit of `/bin/true`, p90", fmt_ms),
+    Row("startup_median_ms", "start-up + exit of `/bin/true`, median", fmt_ms, chart=False),
+    Row("startup_p90_ms", "start-up + exit of `/bin/true`, p90", fmt_ms, chart=False),
     Row("startup_overhead_ms", "start-up overhead over bare `/bin/true`, median", fmt_ms,
         target="≤ 1.1× fastest peer", check=lambda g, best: g <= 1.1 * best),
     Row("idle_rss_kb", "idle RSS (VmRSS)", fmt_kb,
         target="≤ smallest peer", check=lambda g, best: g <= best),
-    Row("peak_rss_kb", "peak RSS (VmHWM)", fmt_kb),
+    Row("peak_rss_kb", "peak RSS (VmHWM)", fmt_kb, chart=False),
     Row("idle_wakeups", "idle wakeups (context switches in 10 s)", str,
         target="0", check=lambda g, best: g == 0),
     Row(f"reap_{REAP_SMALL}_ms", "reap 2,000 orphans, median", fmt_ms),
@@ -441,7 +452,7 @@ ROWS = [
     Row("forward_p99_us", "signal forwarding latency, p99", fmt_us,
         target="≤ 1.1× fastest peer", check=lambda g, best: g <= 1.1 * best),
     Row("stop_median_us", "stop latency (SIGTERM → PID 1 gone), median", fmt_us),
-    Row("stop_p90_us", "stop latency, p90", fmt_us),
+    Row("stop_p90_us", "stop latency, p90", fmt_us, chart=False),
     Row("drain_error_median_ms", f"drain accuracy: forward − {DRAIN_DELAY_MS} ms, median", fmt_ms,
         chart=False),
     Row("drain_error_max_ms", f"drain accuracy: forward − {DRAIN_DELAY_MS} ms, max", fmt_ms,
@@ -465,7 +476,8 @@ def evaluate(inits):
         if all(v is None for v in values.values()):
             continue
         base = values.get("graceinit")
-        peers = [v for name, v in values.items() if name != "graceinit" and v is not None]
+        peers = [v for init, v in zip(inits, values.values())
+                 if init.name != "graceinit" and not init.candidate and v is not None]
         best = min(peers) if peers else None
         met = None
         if row.check and base is not None and (best is not None or row.key in ("size", "idle_wakeups")):
@@ -507,33 +519,37 @@ def markdown(inits, table, notes):
 
 COLORS = {"graceinit": "#2e7d32", "tini": "#1565c0", "tini-static": "#64b5f6",
           "dumb-init": "#ef6c00", "catatonit": "#8e24aa"}
+CANDIDATE_COLORS = ["#81c784", "#a5d6a7", "#c8e6c9", "#66bb6a"]
 
 
-def svg_chart(inits, table, cap=4.0):
-    """Horizontal grouped bars: each init's value divided by graceinit's."""
+def svg_chart(inits, table, cap=3.0):
+    """Horizontal grouped bars: each init's value divided by graceinit's;
+    bars past `cap` are cut short and labelled with their ratio."""
     rows = [e for e in table
             if next(r for r in ROWS if r.key == e["key"]).chart and e["values"].get("graceinit") is not None]
     names = [i.name for i in inits]
+    candidates = iter(CANDIDATE_COLORS * 3)
+    colors = {i.name: COLORS.get(i.name) or next(candidates) for i in inits}
     bar, gap, label_w, plot_w = 9, 14, 300, 420
     group_h = bar * len(names) + gap
     top = 70
-    height = top + group_h * len(rows) + 30
+    height = top + group_h * len(rows) + 46
     width = label_w + plot_w + 110
     x = lambda r: label_w + plot_w * min(r, cap) / cap  # noqa: E731
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="10" y="20" font-size="15" font-weight="bold">Cost relative to graceinit '
-           f'(graceinit = 1.0; longer bar = costlier than graceinit)</text>']
+           f'(graceinit = 1×; a longer bar costs more than graceinit)</text>']
     for i, name in enumerate(names):
-        lx = 10 + i * 130
-        out.append(f'<rect x="{lx}" y="34" width="12" height="12" fill="{COLORS.get(name, "#777")}"/>'
+        lx = 10 + i * 115
+        out.append(f'<rect x="{lx}" y="34" width="12" height="12" fill="{colors[name]}"/>'
                    f'<text x="{lx + 16}" y="44">{name}</text>')
     for tick in range(int(cap) + 1):
         tx = x(tick)
-        out.append(f'<line x1="{tx}" y1="{top - 6}" x2="{tx}" y2="{height - 24}" '
+        out.append(f'<line x1="{tx}" y1="{top - 6}" x2="{tx}" y2="{height - 38}" '
                    f'stroke="{"#333" if tick == 1 else "#ddd"}" stroke-width="{2 if tick == 1 else 1}"/>'
-                   f'<text x="{tx}" y="{height - 8}" text-anchor="middle">{tick}×</text>')
+                   f'<text x="{tx}" y="{height - 24}" text-anchor="middle">{tick}×</text>')
     for g, entry in enumerate(rows):
         gy = top + g * group_h
         label = entry["label"].replace("`", "").replace(", median", " (median)")
@@ -547,15 +563,19 @@ def svg_chart(inits, table, cap=4.0):
             r = entry["ratios"][name]
             y = gy + i * bar
             if base == 0:
-                # graceinit's zero has no ratio: draw the count itself.
+                # graceinit's zero has no ratio: a full bar for any cost, labelled with the count.
                 w = x(cap) - label_w if value else 1
-                text = f"{value}" + (" (graceinit: 0)" if name != "graceinit" else "")
+                text = f"{value}"
             else:
                 w = max(x(r) - label_w, 1)
                 text = f"{r:.2f}×" + ("" if r <= cap else " ▸")
             out.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar - 1}" '
-                       f'fill="{COLORS.get(name, "#777")}"><title>{name}: {value}</title></rect>'
+                       f'fill="{colors[name]}"><title>{name}: {value}</title></rect>'
                        f'<text x="{label_w + w + 4:.1f}" y="{y + bar - 1}" font-size="9">{text}</text>')
+    dynamic = [i.name for i in inits if i.stats.get("static") is False]
+    if dynamic:
+        out.append(f'<text x="10" y="{height - 4}" font-size="10" fill="#555">Binary size: '
+                   f'{", ".join(dynamic)} are dynamically linked and need libc (~2 MB) besides.</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -603,14 +623,25 @@ def main():
                         help="where latest.md/json and chart.svg go (default: benches/results, "
                              "none in quick mode)")
     parser.add_argument("--only", help="comma-separated inits to run (graceinit is always run)")
+    parser.add_argument("--graceinit", type=Path, default=GRACEINIT,
+                        help="graceinit binary to measure (e.g. a candidate fix; implies --no-build)")
+    parser.add_argument("--candidate", action="append", default=[], metavar="NAME=PATH",
+                        help="also measure another graceinit build side by side (repeatable)")
     args = parser.parse_args()
+    INITS[0].path = args.graceinit.resolve()
+    for spec in args.candidate:
+        name, _, path = spec.partition("=")
+        INITS.insert(1, Init(name, Path(path).resolve(), ["--"], f"`{name}`: graceinit build {path}",
+                             candidate=True))
+    if args.graceinit != GRACEINIT:
+        args.no_build = True
     mode = QUICK if args.quick else FULL
     started = time.time()
 
     if not args.no_build:
         log("building (scripts/build-static) ...")
         build()
-    for needed in (GRACEINIT, BENCH_SIGNALS, BENCH_ORPHANS):
+    for needed in (*(i.path for i in INITS if i.candidate), INITS[0].path, BENCH_SIGNALS, BENCH_ORPHANS):
         if not needed.exists():
             raise BenchError(f"{needed} missing: run scripts/build-static")
     inits, notes = [], []
@@ -636,7 +667,8 @@ def main():
          if mode.reap_large_rounds else None),
         ("forwarding", lambda: bench_forwarding(inits, mode.signals, env)),
         ("stop", lambda: bench_stop(inits, mode.stops, env)),
-        ("drain", lambda: bench_drain(inits[0], mode.drains, env)),
+        ("drain", lambda: bench_drain([i for i in inits if i.name == "graceinit" or i.candidate],
+                                      mode.drains, env)),
     ]
     for name, step in steps:
         t = time.monotonic()
@@ -670,7 +702,9 @@ def main():
         f"Stop: {mode.stops} runs per init; SIGTERM to PID 1 until its pidfd reports exit; "
         "the child exits on receipt.",
         f"Drain (graceinit only): `--drain-delay {DRAIN_DELAY_MS}ms`, {mode.drains} runs; "
-        "time from SIGTERM to the child's receipt minus the delay.",
+        "time from SIGTERM to the child's receipt minus the delay. Floor: a plain "
+        f"{DRAIN_DELAY_MS} ms sleep of the harness wakes {fmt_ms(raw['drain']['sleep_floor_median_ms'])} "
+        f"late (median), {fmt_ms(raw['drain']['sleep_floor_max_ms'])} (max).",
         "Flags: " + "; ".join(i.flags_note for i in inits) + ".",
     ]
     reap_failures = raw["reap_small"]["failures"] + (raw["reap_large"] or {}).get("failures", [])
