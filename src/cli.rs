@@ -1,23 +1,22 @@
 //! The command line: graceinit's own spellings, tini's and dumb-init's, and
 //! the environment fallbacks, turned into a validated [`Config`] or one line
-//! of error.
+//! of error. Hand-written rather than clap: it reads exactly getopt's forms
+//! (which the peers' users already type), words every error as one line, and
+//! keeps about 220 KB out of a binary that every container carries.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
-use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{ArgAction, Command, CommandFactory, FromArgMatches, Parser};
 use log::LevelFilter;
 
+use crate::args::{Arg, Args};
 use crate::config::{
     parse_duration, parse_exit_remap, parse_rewrite, parse_signal, Config, ExitRemap, Rewrites,
     DEFAULT_DRAIN_FILE, DEFAULT_LEFTOVER_GRACE,
 };
 use crate::error::Error;
 use crate::health::Probe;
-use crate::signals::Sig;
 
 /// What the command line asks for.
 pub enum Invocation {
@@ -31,232 +30,335 @@ pub enum Invocation {
     Print(String),
 }
 
-const SUBCOMMANDS_HELP: &str = "\
-Other commands:
-  graceinit health [--http URL] [--tcp HOST:PORT] [--timeout DUR] [--drain-file PATH]
-                   exit 0 if healthy, 1 if not (for HEALTHCHECK and exec probes)
-  graceinit drain [--undo] [--drain-file PATH]
-                   mark this container as draining (or undo)
+const HELP: &str = "\
+graceinit: a tiny PID-1 init for containers. It forwards signals, reaps zombies,
+passes the exit status through, and stops without dropping requests.
 
-Durations: 250ms, 10s, 2m or a number of seconds. Signals: TERM, SIGTERM, 15, RTMIN+3.
-Every option also reads an environment variable (shown in brackets); a flag beats it.";
+Usage: graceinit [OPTIONS] [--] COMMAND [ARGS...]
+       graceinit health [--http URL] [--tcp HOST:PORT] [--timeout DUR] [--drain-file PATH]
+       graceinit drain [--undo] [--drain-file PATH]
+
+Options (each also read from the environment variable in brackets; a flag beats it):
+  -c, --single-child         signal only the child, not its process group
+                             [GRACEINIT_SINGLE_CHILD=1, DUMB_INIT_SETSID=0]
+  -g                         accepted for tini; the process group is the default target
+  -r, --rewrite FROM:TO      rewrite a received signal before forwarding; TO=0 drops it;
+                             repeatable [GRACEINIT_REWRITE=TERM:QUIT,USR1:0]
+  -s, --subreaper            register as child subreaper (automatic when not PID 1)
+                             [GRACEINIT_SUBREAPER=1, TINI_SUBREAPER]
+  -p, --pdeathsig SIG        signal to receive (and forward) when graceinit's parent dies
+                             [GRACEINIT_PDEATHSIG]
+  -e, --remap-exit CODE[:TO] report exit code CODE as TO (default 0); 143 also matches
+                             death by SIGTERM; repeatable [GRACEINIT_REMAP_EXIT=143:0]
+      --zero-on-stop         report 0 when the app ends because of a stop signal graceinit
+                             forwarded; crashes keep their codes [GRACEINIT_ZERO_ON_STOP=1]
+  -w, --warn-on-reap         warn for every orphan reaped [GRACEINIT_WARN_ON_REAP=1]
+  -v, --verbose              more logging: -v info, -vv debug [GRACEINIT_LOG, TINI_VERBOSITY]
+  -q, --quiet                errors only
+      --drain-delay DUR      on SIGTERM, create the drain marker and wait DUR before
+                             forwarding it [GRACEINIT_DRAIN_DELAY]
+      --drain-file PATH      drain marker [GRACEINIT_DRAIN_FILE] (/tmp/graceinit/draining)
+      --kill-after DUR       SIGKILL everything if the app still runs DUR after a stop
+                             signal was forwarded; exit 137 [GRACEINIT_KILL_AFTER]
+      --leftover-grace DUR   after the app exits, time the rest get between SIGTERM and
+                             SIGKILL; 0 exits at once [GRACEINIT_LEFTOVER_GRACE] (2s)
+  -l, --license              print the license
+  -V, --version              print the version
+  -h, --help                 print this help
+
+Durations: 250ms, 10s, 2m, or a number of seconds. Signals: TERM, SIGTERM, 15, RTMIN+3.
+Health: exit 0 if healthy, 1 if not (draining, no connection, HTTP status not 2xx/3xx),
+within --timeout (2s). Drain: make health fail from now on; --undo takes it back.
+";
 
 const LICENSE: &str = "\
-graceinit is released under the MIT License.
-
-Permission is hereby granted, free of charge, to any person obtaining a copy of
-this software and associated documentation files, to deal in the Software
-without restriction, subject to the following condition: the above copyright
-notice and this permission notice shall be included in all copies or substantial
-portions of the Software. THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF
-ANY KIND.";
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "graceinit",
-    version,
-    about = "A tiny PID-1 init for containers: forwards signals, reaps zombies, passes the exit status through, and stops without dropping requests.",
-    override_usage = "graceinit [OPTIONS] [--] COMMAND [ARGS...]",
-    after_help = SUBCOMMANDS_HELP,
-    disable_version_flag = true
-)]
-struct RunArgs {
-    /// Signal only the child, not its process group [also DUMB_INIT_SETSID=0]
-    #[arg(short = 'c', long, env = "GRACEINIT_SINGLE_CHILD", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
-    single_child: bool,
-
-    /// Accepted for tini compatibility: the process group is the default target [TINI_KILL_PROCESS_GROUP]
-    #[arg(short = 'g', action = ArgAction::SetTrue)]
-    kill_group: bool,
-
-    /// Rewrite a received signal before forwarding it; TO=0 drops it (repeatable)
-    #[arg(short = 'r', long, value_name = "FROM:TO", env = "GRACEINIT_REWRITE", value_delimiter = ',', value_parser = parse_rewrite)]
-    rewrite: Vec<(Sig, Sig)>,
-
-    /// Register as child subreaper (automatic when not PID 1) [also TINI_SUBREAPER]
-    #[arg(short = 's', long, env = "GRACEINIT_SUBREAPER", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
-    subreaper: bool,
-
-    /// Signal graceinit receives (and forwards) when its parent dies
-    #[arg(short = 'p', long, value_name = "SIG", env = "GRACEINIT_PDEATHSIG", value_parser = parse_signal)]
-    pdeathsig: Option<Sig>,
-
-    /// Report exit code CODE as TO (default 0); 143 also covers death by SIGTERM (repeatable)
-    #[arg(short = 'e', long, value_name = "CODE[:TO]", env = "GRACEINIT_REMAP_EXIT", value_delimiter = ',', value_parser = parse_exit_remap)]
-    remap_exit: Vec<(u8, u8)>,
-
-    /// Report 0 when the app ends because of a stop signal graceinit forwarded
-    #[arg(long, env = "GRACEINIT_ZERO_ON_STOP", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
-    zero_on_stop: bool,
-
-    /// Warn for every orphan reaped
-    #[arg(short = 'w', long, env = "GRACEINIT_WARN_ON_REAP", value_parser = BoolishValueParser::new(), action = ArgAction::SetTrue)]
-    warn_on_reap: bool,
-
-    /// More logging: -v info, -vv debug [GRACEINIT_LOG, TINI_VERBOSITY]
-    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
-    verbose: u8,
-
-    /// Errors only
-    #[arg(short = 'q', long, action = ArgAction::SetTrue, conflicts_with = "verbose")]
-    quiet: bool,
-
-    /// On SIGTERM, create the drain marker and wait this long before forwarding
-    #[arg(long, value_name = "DUR", env = "GRACEINIT_DRAIN_DELAY", value_parser = parse_duration)]
-    drain_delay: Option<Duration>,
-
-    /// Drain marker path
-    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
-    drain_file: PathBuf,
-
-    /// SIGKILL the group if the app is still running this long after a stop signal was forwarded
-    #[arg(long, value_name = "DUR", env = "GRACEINIT_KILL_AFTER", value_parser = parse_duration)]
-    kill_after: Option<Duration>,
-
-    /// After the child exits, how long the rest get between SIGTERM and SIGKILL
-    #[arg(long, value_name = "DUR", env = "GRACEINIT_LEFTOVER_GRACE", value_parser = parse_duration)]
-    leftover_grace: Option<Duration>,
-
-    /// Print the license and exit
-    #[arg(short = 'l', long, action = ArgAction::SetTrue)]
-    license: bool,
-
-    /// Print the version and exit
-    #[arg(short = 'V', long, action = ArgAction::Version)]
-    version: (),
-
-    /// The command to run and its arguments
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, value_parser = clap::value_parser!(OsString))]
-    command: Vec<OsString>,
-}
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "graceinit health",
-    bin_name = "graceinit health",
-    about = "Exit 0 if this container is healthy, 1 if not: drain marker first, then a TCP connect or HTTP GET."
-)]
-struct HealthArgs {
-    /// GET this plain-http URL; 2xx and 3xx are healthy
-    #[arg(long, value_name = "URL")]
-    http: Option<String>,
-
-    /// Connect to HOST:PORT
-    #[arg(long, value_name = "HOST:PORT", conflicts_with = "http")]
-    tcp: Option<String>,
-
-    /// Bound for the whole probe
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
-    timeout: Duration,
-
-    /// Drain marker path
-    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
-    drain_file: PathBuf,
-}
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "graceinit drain",
-    bin_name = "graceinit drain",
-    about = "Mark this container as draining: health checks fail from now on, the app keeps running."
-)]
-struct DrainArgs {
-    /// Remove the marker instead
-    #[arg(long)]
-    undo: bool,
-
-    /// Drain marker path
-    #[arg(long, value_name = "PATH", env = "GRACEINIT_DRAIN_FILE", default_value = DEFAULT_DRAIN_FILE)]
-    drain_file: PathBuf,
-}
+graceinit is free software under the MIT License: use, copy, modify and distribute
+it freely, keeping the copyright notice. It comes with no warranty of any kind.
+";
 
 /// Parses the process arguments (including argv[0]).
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
-    let parsed = match args.get(1).and_then(|a| a.to_str()) {
-        Some("health") => parse_with_env::<HealthArgs>(&args[1..]).and_then(|health| {
-            let probe = Probe::new(health.http, health.tcp, health.timeout, health.drain_file);
-            probe.map(Invocation::Health).map_err(ParseError::Usage)
-        }),
-        Some("drain") => parse_with_env::<DrainArgs>(&args[1..]).map(|drain| Invocation::Drain {
-            undo: drain.undo,
-            drain_file: drain.drain_file,
-        }),
-        _ => parse_with_env::<RunArgs>(&args)
-            .and_then(|run| run_config(run).map_err(ParseError::Usage)),
-    };
-    match parsed {
-        Ok(invocation) => Ok(invocation),
-        Err(ParseError::Print(text)) => Ok(Invocation::Print(text)),
-        Err(ParseError::Usage(e)) => Err(e),
+    let mut words = args.into_iter().skip(1).peekable();
+    match words.peek().and_then(|w| w.to_str()) {
+        Some("health") => parse_health(Args::new(words.skip(1))),
+        Some("drain") => parse_drain(Args::new(words.skip(1))),
+        _ => parse_run(Args::new(words)),
     }
 }
 
-enum ParseError {
-    /// `--help` or `--version`: not an error for the user.
-    Print(String),
-    Usage(Error),
+/// Options as given on the command line; `None` means "not given", so the
+/// environment may fill it in.
+#[derive(Default)]
+struct RunFlags {
+    single_child: bool,
+    subreaper: bool,
+    zero_on_stop: bool,
+    warn_on_reap: bool,
+    verbose: u8,
+    quiet: bool,
+    rewrite: Option<Vec<String>>,
+    remap_exit: Option<Vec<String>>,
+    pdeathsig: Option<String>,
+    drain_delay: Option<String>,
+    drain_file: Option<String>,
+    kill_after: Option<String>,
+    leftover_grace: Option<String>,
 }
 
-/// Parses with clap, treating an empty environment variable as unset (so
-/// `ENV GRACEINIT_REWRITE=` in a Dockerfile switches it off) and saying
-/// which variable a bad value came from.
-fn parse_with_env<T: CommandFactory + FromArgMatches>(args: &[OsString]) -> Result<T, ParseError> {
-    let command = T::command().mut_args(|arg| {
-        let empty = arg
-            .get_env()
-            .and_then(std::env::var_os)
-            .is_some_and(|value| value.is_empty());
-        if empty {
-            arg.env(None)
-        } else {
-            arg
+fn parse_run(mut args: Args) -> Result<Invocation, Error> {
+    let mut flags = RunFlags::default();
+    let first_word = loop {
+        let Some(arg) = args.next()? else {
+            break None;
+        };
+        match arg {
+            Arg::Positional(word) => break Some(word),
+            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
+            Arg::Short('V') => return Ok(Invocation::Print(version())),
+            Arg::Short('l') => return Ok(Invocation::Print(LICENSE.into())),
+            Arg::Short('c') => flags.single_child = true,
+            Arg::Short('g') => {} // group delivery is the default already
+            Arg::Short('s') => flags.subreaper = true,
+            Arg::Short('w') => flags.warn_on_reap = true,
+            Arg::Short('v') => flags.verbose = flags.verbose.saturating_add(1),
+            Arg::Short('q') => flags.quiet = true,
+            Arg::Short('r') => push(&mut flags.rewrite, args.value("-r/--rewrite")?),
+            Arg::Short('e') => push(&mut flags.remap_exit, args.value("-e/--remap-exit")?),
+            Arg::Short('p') => flags.pdeathsig = Some(args.value("-p/--pdeathsig")?),
+            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
+            Arg::Long(name) => match name.as_str() {
+                "help" => return Ok(Invocation::Print(HELP.into())),
+                "version" => return Ok(Invocation::Print(version())),
+                "license" => return Ok(Invocation::Print(LICENSE.into())),
+                "single-child" => flags.single_child = true,
+                "subreaper" => flags.subreaper = true,
+                "zero-on-stop" => flags.zero_on_stop = true,
+                "warn-on-reap" => flags.warn_on_reap = true,
+                "verbose" => flags.verbose = flags.verbose.saturating_add(1),
+                "quiet" => flags.quiet = true,
+                "rewrite" => push(&mut flags.rewrite, args.value("-r/--rewrite")?),
+                "remap-exit" => push(&mut flags.remap_exit, args.value("-e/--remap-exit")?),
+                "pdeathsig" => flags.pdeathsig = Some(args.value("-p/--pdeathsig")?),
+                "drain-delay" => flags.drain_delay = Some(args.value("--drain-delay")?),
+                "drain-file" => flags.drain_file = Some(args.value("--drain-file")?),
+                "kill-after" => flags.kill_after = Some(args.value("--kill-after")?),
+                "leftover-grace" => flags.leftover_grace = Some(args.value("--leftover-grace")?),
+                _ => return Err(unknown(&format!("--{name}"))),
+            },
         }
-    });
-    command
-        .clone()
-        .try_get_matches_from(args)
-        .and_then(|matches| T::from_arg_matches(&matches))
-        .map_err(|e| match e.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ParseError::Print(e.to_string()),
-            _ => ParseError::Usage(from_clap(&e, &command)),
-        })
-}
-
-fn run_config(run: RunArgs) -> Result<Invocation, Error> {
-    if run.license {
-        return Ok(Invocation::Print(format!("{LICENSE}\n")));
-    }
-    if run.command.is_empty() {
+    };
+    let Some(program) = first_word else {
         return Err(Error::Usage(
             "missing COMMAND to run (see graceinit --help)".into(),
         ));
-    }
+    };
+    let mut command = vec![program];
+    command.extend(args.remaining());
+    run_config(flags, command).map(Invocation::Run)
+}
+
+fn run_config(flags: RunFlags, command: Vec<OsString>) -> Result<Config, Error> {
     let env_is = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v == value);
     // The peers' variables, read the way the peers read them: tini tests for
     // presence, dumb-init for "0".
-    let single_child = run.single_child || env_is("DUMB_INIT_SETSID", "0");
-    let subreaper = run.subreaper || std::env::var_os("TINI_SUBREAPER").is_some();
-    let _ = run.kill_group; // group delivery is the default already
-    Ok(Invocation::Run(Config {
-        command: run.command,
+    let single_child = flag_or_env(flags.single_child, "GRACEINIT_SINGLE_CHILD")?
+        || env_is("DUMB_INIT_SETSID", "0");
+    let subreaper = flag_or_env(flags.subreaper, "GRACEINIT_SUBREAPER")?
+        || std::env::var_os("TINI_SUBREAPER").is_some();
+    let rewrite = list(
+        "-r/--rewrite",
+        flags.rewrite,
+        "GRACEINIT_REWRITE",
+        parse_rewrite,
+    )?;
+    let remap_exit = list(
+        "-e/--remap-exit",
+        flags.remap_exit,
+        "GRACEINIT_REMAP_EXIT",
+        parse_exit_remap,
+    )?;
+    Ok(Config {
+        command,
         single_child,
         subreaper,
-        pdeathsig: run.pdeathsig,
-        rewrite: Rewrites::from_pairs(run.rewrite),
-        exit_remap: ExitRemap::from_pairs(run.remap_exit),
-        zero_on_stop: run.zero_on_stop,
-        warn_on_reap: run.warn_on_reap,
-        log_level: log_level(run.verbose, run.quiet)?,
-        drain_delay: run.drain_delay.unwrap_or(Duration::ZERO),
-        drain_file: run.drain_file,
-        kill_after: run.kill_after,
-        leftover_grace: run.leftover_grace.unwrap_or(DEFAULT_LEFTOVER_GRACE),
-    }))
+        pdeathsig: one(
+            "-p/--pdeathsig",
+            flags.pdeathsig,
+            "GRACEINIT_PDEATHSIG",
+            parse_signal,
+        )?,
+        rewrite: Rewrites::from_pairs(rewrite),
+        exit_remap: ExitRemap::from_pairs(remap_exit),
+        zero_on_stop: flag_or_env(flags.zero_on_stop, "GRACEINIT_ZERO_ON_STOP")?,
+        warn_on_reap: flag_or_env(flags.warn_on_reap, "GRACEINIT_WARN_ON_REAP")?,
+        log_level: log_level(flags.verbose, flags.quiet)?,
+        drain_delay: one(
+            "--drain-delay",
+            flags.drain_delay,
+            "GRACEINIT_DRAIN_DELAY",
+            parse_duration,
+        )?
+        .unwrap_or(Duration::ZERO),
+        drain_file: drain_file(flags.drain_file),
+        kill_after: one(
+            "--kill-after",
+            flags.kill_after,
+            "GRACEINIT_KILL_AFTER",
+            parse_duration,
+        )?,
+        leftover_grace: one(
+            "--leftover-grace",
+            flags.leftover_grace,
+            "GRACEINIT_LEFTOVER_GRACE",
+            parse_duration,
+        )?
+        .unwrap_or(DEFAULT_LEFTOVER_GRACE),
+    })
+}
+
+fn parse_health(mut args: Args) -> Result<Invocation, Error> {
+    let (mut http, mut tcp, mut timeout, mut drain) = (None, None, None, None);
+    while let Some(arg) = args.next()? {
+        match arg {
+            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
+            Arg::Long(name) => match name.as_str() {
+                "help" => return Ok(Invocation::Print(HELP.into())),
+                "http" => http = Some(args.value("--http")?),
+                "tcp" => tcp = Some(args.value("--tcp")?),
+                "timeout" => timeout = Some(args.value("--timeout")?),
+                "drain-file" => drain = Some(args.value("--drain-file")?),
+                _ => return Err(unknown(&format!("--{name}"))),
+            },
+            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
+            Arg::Positional(word) => return Err(unexpected(&word)),
+        }
+    }
+    if http.is_some() && tcp.is_some() {
+        return Err(Error::Usage("--http and --tcp cannot be combined".into()));
+    }
+    let timeout = match timeout {
+        Some(text) => parse_duration(&text).map_err(|why| invalid(&text, "--timeout", &why))?,
+        None => Duration::from_secs(2),
+    };
+    Probe::new(http, tcp, timeout, drain_file(drain)).map(Invocation::Health)
+}
+
+fn parse_drain(mut args: Args) -> Result<Invocation, Error> {
+    let (mut undo, mut drain) = (false, None);
+    while let Some(arg) = args.next()? {
+        match arg {
+            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
+            Arg::Long(name) => match name.as_str() {
+                "help" => return Ok(Invocation::Print(HELP.into())),
+                "undo" => undo = true,
+                "drain-file" => drain = Some(args.value("--drain-file")?),
+                _ => return Err(unknown(&format!("--{name}"))),
+            },
+            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
+            Arg::Positional(word) => return Err(unexpected(&word)),
+        }
+    }
+    Ok(Invocation::Drain {
+        undo,
+        drain_file: drain_file(drain),
+    })
+}
+
+fn version() -> String {
+    format!("graceinit {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+fn push(list: &mut Option<Vec<String>>, value: String) {
+    list.get_or_insert_with(Vec::new).push(value);
+}
+
+fn unknown(flag: &str) -> Error {
+    Error::Usage(format!("unknown option '{flag}' (see graceinit --help)"))
+}
+
+fn unexpected(word: &OsString) -> Error {
+    Error::Usage(format!("unexpected argument '{}'", word.to_string_lossy()))
+}
+
+fn invalid(value: &str, source: &str, why: &str) -> Error {
+    Error::Usage(format!("invalid value '{value}' for {source}: {why}"))
+}
+
+/// An environment variable's value; empty counts as unset, so
+/// `ENV GRACEINIT_REWRITE=` in a Dockerfile switches a setting off.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// One value: from the flag, else from the variable; an error names the one used.
+fn one<T>(
+    flag: &str,
+    given: Option<String>,
+    variable: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, Error> {
+    let (text, source) = match (given, env(variable)) {
+        (Some(text), _) => (text, flag.to_string()),
+        (None, Some(text)) => (text, variable.to_string()),
+        (None, None) => return Ok(None),
+    };
+    parse(&text)
+        .map(Some)
+        .map_err(|why| invalid(&text, &source, &why))
+}
+
+/// A repeatable value: the flags, else the variable's comma-separated list.
+fn list<T>(
+    flag: &str,
+    given: Option<Vec<String>>,
+    variable: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, Error> {
+    let (items, source) = match (given, env(variable)) {
+        (Some(items), _) => (items, flag),
+        (None, Some(text)) => (text.split(',').map(str::to_string).collect(), variable),
+        (None, None) => return Ok(Vec::new()),
+    };
+    items
+        .iter()
+        .map(|item| parse(item).map_err(|why| invalid(item, source, &why)))
+        .collect()
+}
+
+/// A switch: set by the flag, else by a boolean variable.
+fn flag_or_env(given: bool, variable: &str) -> Result<bool, Error> {
+    if given {
+        return Ok(true);
+    }
+    match env(variable) {
+        None => Ok(false),
+        Some(text) => match text.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "y" => Ok(true),
+            "0" | "false" | "no" | "off" | "n" => Ok(false),
+            _ => Err(invalid(
+                &text,
+                variable,
+                "expected 1/0, true/false, yes/no or on/off",
+            )),
+        },
+    }
+}
+
+fn drain_file(given: Option<String>) -> PathBuf {
+    given
+        .or_else(|| env("GRACEINIT_DRAIN_FILE"))
+        .unwrap_or_else(|| DEFAULT_DRAIN_FILE.into())
+        .into()
 }
 
 /// The level forced by flags or `TINI_VERBOSITY`; `None` leaves it to
 /// `GRACEINIT_LOG` (or the default, warnings).
 fn log_level(verbose: u8, quiet: bool) -> Result<Option<LevelFilter>, Error> {
+    if quiet && verbose > 0 {
+        return Err(Error::Usage(
+            "-q/--quiet and -v/--verbose cannot be combined".into(),
+        ));
+    }
     if quiet {
         return Ok(Some(LevelFilter::Error));
     }
@@ -266,52 +368,30 @@ fn log_level(verbose: u8, quiet: bool) -> Result<Option<LevelFilter>, Error> {
         2 => Some(LevelFilter::Debug),
         _ => Some(LevelFilter::Trace),
     };
-    if level.is_some() || std::env::var_os("GRACEINIT_LOG").is_some() {
+    if level.is_some() || env("GRACEINIT_LOG").is_some() {
         return Ok(level);
     }
-    match std::env::var("TINI_VERBOSITY") {
-        // tini: 0 silent, 1 warnings (default), 2 info, 3 debug.
-        Ok(text) => match text.trim().parse::<u8>() {
-            Ok(0) => Ok(Some(LevelFilter::Error)),
-            Ok(1) => Ok(Some(LevelFilter::Warn)),
-            Ok(2) => Ok(Some(LevelFilter::Info)),
-            Ok(_) => Ok(Some(LevelFilter::Debug)),
-            Err(_) => Err(Error::Usage(format!(
-                "invalid value '{text}' for TINI_VERBOSITY: expected a number"
-            ))),
-        },
-        Err(_) => Ok(None),
-    }
-}
-
-/// clap's errors span several lines; a usage error here is one line.
-fn from_clap(error: &clap::Error, command: &Command) -> Error {
-    let rendered = error.to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    match env_source(error, command) {
-        Some(variable) => Error::Usage(format!("{first} (from {variable})")),
-        None => Error::Usage(first.to_string()),
-    }
-}
-
-/// The environment variable a rejected value came from, if it did.
-fn env_source(error: &clap::Error, command: &Command) -> Option<String> {
-    let Some(ContextValue::String(value)) = error.get(ContextKind::InvalidValue) else {
-        return None;
+    let Some(text) = env("TINI_VERBOSITY") else {
+        return Ok(None);
     };
-    command.get_arguments().find_map(|arg| {
-        let name = arg.get_env()?;
-        let set = std::env::var(name).ok()?;
-        set.split(',')
-            .any(|part| part == value)
-            .then(|| name.to_string_lossy().into_owned())
-    })
+    // tini: 0 silent, 1 warnings (its default), 2 info, 3 debug.
+    match text.trim().parse::<u8>() {
+        Ok(0) => Ok(Some(LevelFilter::Error)),
+        Ok(1) => Ok(Some(LevelFilter::Warn)),
+        Ok(2) => Ok(Some(LevelFilter::Info)),
+        Ok(_) => Ok(Some(LevelFilter::Debug)),
+        Err(_) => Err(invalid(
+            &text,
+            "TINI_VERBOSITY",
+            "expected a number from 0 to 3",
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signals::Sig;
 
     fn run(args: &[&str]) -> Result<Config, String> {
         let mut argv = vec![OsString::from("graceinit")];

@@ -1,7 +1,6 @@
 //! Validated settings: what the command line and environment mean once every
 //! value has been checked, so nothing after start-up can meet a bad value.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -60,9 +59,36 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
-/// Received signal → forwarded signal; `None` means drop it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Rewrites(HashMap<Sig, Sig>);
+/// A short FROM → TO table; for the same FROM the last pair given wins, as
+/// with dumb-init's repeated `-r`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remap<T>(Vec<(T, T)>);
+
+impl<T: Copy + PartialEq> Remap<T> {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (T, T)>) -> Self {
+        Remap(pairs.into_iter().collect())
+    }
+
+    fn get(&self, from: T) -> T {
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| *key == from)
+            .map_or(from, |(_, to)| *to)
+    }
+}
+
+impl<T> Default for Remap<T> {
+    fn default() -> Self {
+        Remap(Vec::new())
+    }
+}
+
+/// Received signal → forwarded signal; 0 means drop it.
+pub type Rewrites = Remap<Sig>;
+
+/// Final exit code remapping (`-e 143`, `-e 3:7`).
+pub type ExitRemap = Remap<u8>;
 
 /// Parses one `FROM:TO` pair; `TO` may be 0 (drop).
 pub fn parse_rewrite(pair: &str) -> Result<(Sig, Sig), String> {
@@ -83,22 +109,13 @@ pub fn parse_signal(text: &str) -> Result<Sig, String> {
         .ok_or_else(|| format!("unknown signal '{text}'"))
 }
 
-impl Rewrites {
-    /// A later pair for the same signal wins, as with dumb-init.
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (Sig, Sig)>) -> Self {
-        Rewrites(pairs.into_iter().collect())
-    }
-
+impl Remap<Sig> {
     /// What to forward for a received signal; `None` when it is dropped.
     pub fn apply(&self, received: Sig) -> Option<Sig> {
-        let to = self.0.get(&received).copied().unwrap_or(received);
+        let to = self.get(received);
         (to.0 != 0).then_some(to)
     }
 }
-
-/// Final exit code remapping (`-e 143`, `-e 3:7`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ExitRemap(HashMap<u8, u8>);
 
 /// Parses `CODE` (meaning `CODE:0`, as tini's `-e`) or `CODE:TO`.
 pub fn parse_exit_remap(spec: &str) -> Result<(u8, u8), String> {
@@ -111,13 +128,9 @@ pub fn parse_exit_remap(spec: &str) -> Result<(u8, u8), String> {
     Ok((code(from)?, code(to)?))
 }
 
-impl ExitRemap {
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (u8, u8)>) -> Self {
-        ExitRemap(pairs.into_iter().collect())
-    }
-
+impl Remap<u8> {
     pub fn apply(&self, code: u8) -> u8 {
-        self.0.get(&code).copied().unwrap_or(code)
+        self.get(code)
     }
 }
 

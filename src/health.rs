@@ -3,13 +3,13 @@
 //! connect or an HTTP GET, all under one deadline.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::drain;
 use crate::error::Error;
+use crate::resolve;
 
 /// A response larger than this without a complete header block is not a
 /// health endpoint worth waiting for.
@@ -130,7 +130,7 @@ fn remaining(deadline: Instant) -> Result<Duration, String> {
 }
 
 fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, String> {
-    let addresses = resolve(host, port, deadline)?;
+    let addresses = resolve::resolve(host, port, deadline)?;
     let mut last_error = format!("{host} has no address");
     for address in addresses {
         match TcpStream::connect_timeout(&address, remaining(deadline)?) {
@@ -139,29 +139,6 @@ fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, String
         }
     }
     Err(last_error)
-}
-
-/// IP literals need no resolver. Names go through getaddrinfo, which has no
-/// timeout of its own, so it runs on a thread that the deadline abandons.
-fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, String> {
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    }
-    let (sender, receiver) = mpsc::channel();
-    let name = host.to_string();
-    std::thread::Builder::new()
-        .spawn(move || {
-            let result = (name.as_str(), port)
-                .to_socket_addrs()
-                .map(Iterator::collect);
-            let _ = sender.send(result);
-        })
-        .map_err(|e| format!("cannot start the resolver: {e}"))?;
-    match receiver.recv_timeout(remaining(deadline)?) {
-        Ok(Ok(addresses)) => Ok(addresses),
-        Ok(Err(e)) => Err(format!("cannot resolve {host}: {e}")),
-        Err(_) => Err(format!("resolving {host} timed out")),
-    }
 }
 
 /// Reads until the status line and headers are complete, never past the

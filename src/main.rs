@@ -1,6 +1,7 @@
 //! graceinit: parse the command line, dispatch to run, health or drain, and
 //! turn the outcome into the process exit code. Nothing else lives here.
 
+mod args;
 mod cli;
 mod config;
 mod drain;
@@ -9,6 +10,7 @@ mod event_loop;
 mod health;
 mod logging;
 mod reaper;
+mod resolve;
 mod signals;
 mod spawn;
 mod supervisor;

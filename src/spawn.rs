@@ -37,8 +37,7 @@ pub fn spawn(command: &[OsString]) -> Result<i32, Error> {
             // never see SIGTERM) nor any ignored signal from graceinit's parent.
             for signal in 1..=libc::SIGRTMAX() {
                 if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                    // Fails harmlessly for the two signals glibc reserves.
-                    libc::signal(signal, libc::SIG_DFL);
+                    reset_disposition(signal);
                 }
             }
             let mut empty = std::mem::zeroed::<libc::sigset_t>();
@@ -56,4 +55,36 @@ pub fn spawn(command: &[OsString]) -> Result<i32, Error> {
     // The std handle is dropped without waiting: the reaper owns every exit.
     i32::try_from(handle.id())
         .map_err(|_| Error::system("read the child's pid", std::io::ErrorKind::InvalidData))
+}
+
+/// The kernel's `struct sigaction` on x86_64, for `rt_sigaction(2)`.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets `signal` back to its default action. The raw system call, because
+/// glibc's sigaction refuses signals 32 and 33 (its own), which a parent may
+/// still have set to ignored. Async-signal-safe.
+fn reset_disposition(signal: libc::c_int) {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: the struct matches the kernel's layout and outlives the call;
+    // the old action is not requested.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            &default as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        );
+    }
 }
