@@ -41,6 +41,7 @@ BENCH_ORPHANS = RELEASE / "examples" / "bench_orphans"
 SLEEP = Path("/bin/sleep")
 TRUE = Path("/bin/true")
 RESULTS = ROOT / "benches" / "results"
+FRAGMENT = ROOT / "docs" / "benchmarks.md"
 
 # One PID namespace per run; --kill-child takes the namespace down if the
 # harness dies. As non-root, a user namespace grants what unshare needs.
@@ -150,10 +151,15 @@ class Namespace:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self.buffer = b""
         init_exe = os.path.realpath(init.path)
-        # The host pid of PID 1: unshare's only child, once it runs the init.
-        self.pid1 = wait_until(
-            lambda: next((c for c in children(self.proc.pid) if exe(c) == init_exe), None),
-            10, f"{init.name} to start")
+
+        def started():
+            # The host pid of PID 1: unshare's only child, once it runs the init.
+            pid1 = next((c for c in children(self.proc.pid) if exe(c) == init_exe), None)
+            if pid1 is None and self.proc.poll() is not None:
+                raise BenchError(f"{init.name} exited at once ({self.proc.returncode}): {self.stderr()}")
+            return pid1
+
+        self.pid1 = wait_until(started, 10, f"{init.name} to start")
 
     def child(self, program):
         """The host pid of the init's child, once it runs `program`."""
@@ -178,7 +184,9 @@ class Namespace:
         return line.decode()
 
     def stderr(self):
-        if self.proc.poll() is None:
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
             return "(still running)"
         return self.proc.stderr.read().decode(errors="replace").strip()
 
@@ -580,6 +588,33 @@ def svg_chart(inits, table, cap=3.0):
     return "\n".join(out) + "\n"
 
 
+def readme_fragment(md, info):
+    """docs/benchmarks.md: the README's benchmark section, regenerated with each full run."""
+    return f"""## Benchmarks
+
+What graceinit costs next to the inits you use today, measured in one run on
+{info['cpus']} × {info['cpu']} (Linux {info['kernel']}), {info['date']}. Every init runs as the
+real PID 1 of its own PID namespace, and they take turns in every iteration, so
+noise from the machine hits all of them alike. Ratios are each init's value over
+graceinit's: above 1× costs more than graceinit.
+
+![graceinit against tini, tini-static, dumb-init and catatonit](benches/results/chart.svg)
+
+{md}
+Reproduce it (root, or a kernel that allows user namespaces; about 2 minutes):
+
+```sh
+scripts/deps                     # tini, dumb-init, catatonit from Debian
+python3 benches/compare.py       # builds, measures, rewrites benches/results/ and this section
+```
+
+CI runs `python3 benches/compare.py --quick` (under a minute), which fails if
+graceinit wakes up at all while idle or leaves a zombie behind. The raw numbers
+of the run above are in `benches/results/latest.json`; the workloads are
+`examples/bench_signals.rs` and `examples/bench_orphans.rs`.
+"""
+
+
 def escape(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -713,7 +748,7 @@ def main():
     md = markdown(inits, table, notes)
     print(md)
 
-    out = args.out or (None if args.quick else RESULTS)
+    out = args.out.resolve() if args.out else None if args.quick else RESULTS
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / "latest.md").write_text(md)
@@ -724,6 +759,10 @@ def main():
             "table": table, "raw": raw, "notes": notes,
         }, indent=2, default=str) + "\n")
         log(f"wrote {out}/latest.md, latest.json, chart.svg")
+        if out == RESULTS:
+            FRAGMENT.parent.mkdir(exist_ok=True)
+            FRAGMENT.write_text(readme_fragment(md, info))
+            log(f"wrote {FRAGMENT}")
 
     # The smoke gate: what must never regress, whatever the machine's noise.
     problems = []
