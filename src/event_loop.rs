@@ -3,7 +3,7 @@
 //! supervisor decided. No deadline means no timeout: an idle graceinit never
 //! wakes up.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -76,22 +76,12 @@ impl EventLoop {
             let now = Instant::now();
             let mut actions = Vec::new();
             let mut child_may_have_exited = false;
-            loop {
-                match self.signalfd.read_signal() {
-                    Ok(Some(info)) => {
-                        let sig = Sig(info.ssi_signo as i32);
-                        if sig == Sig::CHLD {
-                            child_may_have_exited = true;
-                        } else {
-                            info!("received {sig}");
-                            actions.extend(self.supervisor.on_signal(sig, now));
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        warn!("cannot read signalfd: {e}");
-                        break;
-                    }
+            for sig in self.pending_signals() {
+                if sig == Sig::CHLD {
+                    child_may_have_exited = true;
+                } else {
+                    info!("received {sig}");
+                    actions.extend(self.supervisor.on_signal(sig, now));
                 }
             }
             if child_may_have_exited {
@@ -102,6 +92,40 @@ impl EventLoop {
                 if let Some(code) = self.execute(action) {
                     return code;
                 }
+            }
+        }
+    }
+
+    /// Every signal queued on the signalfd, in arrival order. One read takes
+    /// up to a batch, so the usual wake-up costs one system call, not a
+    /// second one that only learns the queue is empty.
+    fn pending_signals(&self) -> Vec<Sig> {
+        const BATCH: usize = 16;
+        // SAFETY: signalfd_siginfo is plain integers; all zeroes is valid.
+        let mut batch: [libc::signalfd_siginfo; BATCH] = unsafe { std::mem::zeroed() };
+        let mut signals = Vec::new();
+        loop {
+            // SAFETY: the kernel writes whole siginfo records into `batch`,
+            // at most its size.
+            let read = unsafe {
+                libc::read(
+                    self.signalfd.as_raw_fd(),
+                    batch.as_mut_ptr().cast(),
+                    std::mem::size_of_val(&batch),
+                )
+            };
+            let Ok(bytes) = usize::try_from(read) else {
+                match Errno::last() {
+                    Errno::EAGAIN => {}
+                    Errno::EINTR => continue,
+                    e => warn!("cannot read signalfd: {e}"),
+                }
+                return signals;
+            };
+            let count = bytes / std::mem::size_of::<libc::signalfd_siginfo>();
+            signals.extend(batch[..count].iter().map(|info| Sig(info.ssi_signo as i32)));
+            if count < BATCH {
+                return signals;
             }
         }
     }
