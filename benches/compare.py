@@ -141,6 +141,52 @@ def status_fields(pid):
     return fields
 
 
+CPU_CGROUP_V1 = Path("/sys/fs/cgroup/cpu")
+
+
+class ContainerCgroup:
+    """Runs the harness, and so every init, in a cgroup of its own with the cpu
+    controller, as Docker and the kubelet run a container. Why: outside any cpu
+    cgroup the kernel's autogroup gives each session its own scheduling group,
+    and a child that calls setsid() (graceinit, dumb-init) then wakes up tens of
+    µs later on a busy machine than one that does not (tini, catatonit); inside
+    a container's cgroup autogroup does not apply. Best effort: without a
+    cgroup v1 cpu hierarchy or root, it only says so in the notes."""
+
+    def __init__(self):
+        self.path = None
+        self.home = None
+        try:
+            autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+        except OSError:
+            autogroup = False
+        self.note = None if not autogroup else (
+            "Kernel autogroup is on and no cpu cgroup could be used: children in their own "
+            "session (graceinit, dumb-init) may show extra wake-up latency that they do not "
+            "have in a container.")
+        if not autogroup:
+            return
+        current = next((line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                        if line.split(":")[1] in ("cpu", "cpu,cpuacct", "cpuacct,cpu")), None)
+        if current is None or not CPU_CGROUP_V1.is_dir():
+            return
+        try:
+            self.home = CPU_CGROUP_V1 / current.lstrip("/")
+            self.path = self.home / f"graceinit-bench-{os.getpid()}"
+            self.path.mkdir()
+            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+            self.note = (f"The harness and every init ran in the cpu cgroup {self.path.relative_to(CPU_CGROUP_V1)} "
+                         "(as in a container), so kernel autogroup played no part.")
+        except OSError as e:
+            self.path = None
+            self.note += f" ({e})"
+
+    def close(self):
+        if self.path:
+            (self.home / "cgroup.procs").write_text(str(os.getpid()))
+            self.path.rmdir()
+
+
 class Namespace:
     """One init as PID 1 of its own PID namespace, running one command."""
 
@@ -318,35 +364,39 @@ def bench_reaping(inits, count, runs, env, limit):
     key = f"reap_{count}_ms"
     for init in inits:
         init.stats[key] = statistics.median(samples[init.name]) if samples[init.name] else None
-    return {"count": count, "runs": runs, "failures": failures}
+    return {"count": count, "runs": runs, "failures": failures, "samples_ms": samples}
 
 
-def bench_forwarding(inits, count, env):
-    """SIGUSR1 to PID 1 (host pid) until the child stamps its receipt."""
-    namespaces = []
+def bench_forwarding(inits, count, env, sessions=10):
+    """SIGUSR1 to PID 1 (host pid) until the child stamps its receipt.
+    Fresh namespaces every `count / sessions` signals: where the scheduler
+    happens to place an init and its child (same CPU or not) sticks for their
+    lifetime and moves the latency by tens of µs, so no init keeps one draw."""
     samples = {init.name: [] for init in inits}
-    try:
-        for init in inits:
-            namespaces.append(Namespace(init, [BENCH_SIGNALS], env))
-        for ns in namespaces:
-            if ns.read_line() != "ready":
-                raise BenchError(f"{ns.init.name}: bench_signals did not start")
-        for _, order in rounds(namespaces, count):
-            for ns in order:
-                sent = time.monotonic_ns()
-                os.kill(ns.pid1, signal.SIGUSR1)
-                name, stamp = ns.read_line().split()
-                if name != "USR1":
-                    raise BenchError(f"{ns.init.name}: child got {name}, not USR1")
-                samples[ns.init.name].append((int(stamp) - sent) / 1e3)
-    finally:
-        for ns in namespaces:
-            ns.close()
+    for _ in range(sessions):
+        namespaces = []
+        try:
+            for init in inits:
+                namespaces.append(Namespace(init, [BENCH_SIGNALS], env))
+            for ns in namespaces:
+                if ns.read_line() != "ready":
+                    raise BenchError(f"{ns.init.name}: bench_signals did not start")
+            for _, order in rounds(namespaces, count // sessions):
+                for ns in order:
+                    sent = time.monotonic_ns()
+                    os.kill(ns.pid1, signal.SIGUSR1)
+                    name, stamp = ns.read_line().split()
+                    if name != "USR1":
+                        raise BenchError(f"{ns.init.name}: child got {name}, not USR1")
+                    samples[ns.init.name].append((int(stamp) - sent) / 1e3)
+        finally:
+            for ns in namespaces:
+                ns.close()
     for init in inits:
         s = samples[init.name]
         init.stats["forward_median_us"] = statistics.median(s)
         init.stats["forward_p99_us"] = percentile(s, 99)
-    return {"signals": count}
+    return {"signals": count, "sessions": sessions}
 
 
 def pid1_exit_time(ns, sig, limit=10.0):
@@ -637,7 +687,9 @@ def meta(mode_name, started):
                              capture_output=True, text=True, check=False)
         return out.stdout or None
 
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+    # The last commit that changed what the binary is built from.
+    commit = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--",
+                             "src", "Cargo.toml", "Cargo.lock", "scripts/build-static"],
                             capture_output=True, text=True, check=False).stdout.strip()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.machine())
@@ -660,6 +712,9 @@ def main():
     parser.add_argument("--only", help="comma-separated inits to run (graceinit is always run)")
     parser.add_argument("--graceinit", type=Path, default=GRACEINIT,
                         help="graceinit binary to measure (e.g. a candidate fix; implies --no-build)")
+    parser.add_argument("--skip", default="", metavar="STEP,...",
+                        help="steps to leave out: startup, idle, reap_small, reap_large, "
+                             "forwarding, stop, drain")
     parser.add_argument("--candidate", action="append", default=[], metavar="NAME=PATH",
                         help="also measure another graceinit build side by side (repeatable)")
     args = parser.parse_args()
@@ -692,6 +747,15 @@ def main():
     # Peers ignore it; graceinit's drain marker stays private to this run.
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "GRACEINIT_DRAIN_FILE": f"{tmp}/draining"}
 
+    cgroup = ContainerCgroup()
+    try:
+        return run_steps(args, mode, inits, notes, env, started, cgroup)
+    finally:
+        cgroup.close()
+
+
+def run_steps(args, mode, inits, notes, env, started, cgroup):
+    """Measures, reports and applies the smoke gate; returns the exit code."""
     raw = {}
     steps = [
         ("size", lambda: bench_size(inits)),
@@ -705,7 +769,11 @@ def main():
         ("drain", lambda: bench_drain([i for i in inits if i.name == "graceinit" or i.candidate],
                                       mode.drains, env)),
     ]
+    skipped = set(filter(None, args.skip.split(",")))
     for name, step in steps:
+        if name in skipped:
+            raw[name] = None
+            continue
         t = time.monotonic()
         raw[name] = step()
         log(f"{name}: {time.monotonic() - t:.1f} s")
@@ -715,7 +783,6 @@ def main():
     info = meta("quick" if args.quick else "full", started)
     info["wall_seconds"] = round(wall, 1)
     info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
-    floor = raw["startup"]["floor_median_ms"]
     notes += [
         f"{info['date']}, {info['mode']} run in {wall:.0f} s; graceinit {info['graceinit_commit']}, "
         f"tini {info['packages']['tini']}, dumb-init {info['packages']['dumb-init']}, "
@@ -725,24 +792,31 @@ def main():
         "the inits took turns in a fresh random order in every iteration.",
         "Cells: value (ratio to graceinit; above 1× means costlier than graceinit). "
         "`met` compares graceinit with the best peer of the same run.",
-        f"Start-up: {mode.startup_runs} runs each, spawn of unshare to its exit; "
-        f"floor (bare `/bin/true` under the same unshare): median {fmt_ms(floor)}.",
-        f"Idle: child `sleep`, all inits side by side for {mode.idle_seconds} s after 0.5 s settling; "
-        "wakeups = voluntary + nonvoluntary context switches of PID 1.",
-        f"Reaping: examples/bench_orphans leaves N zombies and exits, so they reach PID 1 at once; "
-        f"time until /proc holds none; median of {mode.reap_small_rounds} (2,000) and "
-        f"{mode.reap_large_rounds} (20,000) runs.",
-        f"Forwarding: {mode.signals} SIGUSR1 per init, sent to PID 1 from the host; "
-        "examples/bench_signals stamps receipt with CLOCK_MONOTONIC.",
-        f"Stop: {mode.stops} runs per init; SIGTERM to PID 1 until its pidfd reports exit; "
-        "the child exits on receipt.",
-        f"Drain (graceinit only): `--drain-delay {DRAIN_DELAY_MS}ms`, {mode.drains} runs; "
-        "time from SIGTERM to the child's receipt minus the delay. Floor: a plain "
-        f"{DRAIN_DELAY_MS} ms sleep of the harness wakes {fmt_ms(raw['drain']['sleep_floor_median_ms'])} "
-        f"late (median), {fmt_ms(raw['drain']['sleep_floor_max_ms'])} (max).",
-        "Flags: " + "; ".join(i.flags_note for i in inits) + ".",
     ]
-    reap_failures = raw["reap_small"]["failures"] + (raw["reap_large"] or {}).get("failures", [])
+    step_notes = {
+        "startup": lambda r: f"Start-up: {mode.startup_runs} runs each, spawn of unshare to its exit; "
+        f"floor (bare `/bin/true` under the same unshare): median {fmt_ms(r['floor_median_ms'])}.",
+        "idle": lambda r: f"Idle: child `sleep`, all inits side by side for {mode.idle_seconds} s "
+        "after 0.5 s settling; wakeups = voluntary + nonvoluntary context switches of PID 1.",
+        "reap_small": lambda r: "Reaping: examples/bench_orphans leaves N zombies and exits, so they "
+        "reach PID 1 at once; time until /proc holds none; median of "
+        f"{mode.reap_small_rounds} (2,000) and {mode.reap_large_rounds} (20,000) runs.",
+        "forwarding": lambda r: f"Forwarding: {mode.signals} SIGUSR1 per init over {r['sessions']} "
+        "fresh namespaces, sent to PID 1 from the host; examples/bench_signals stamps receipt "
+        "with CLOCK_MONOTONIC.",
+        "stop": lambda r: f"Stop: {mode.stops} runs per init; SIGTERM to PID 1 until its pidfd "
+        "reports exit; the child exits on receipt.",
+        "drain": lambda r: f"Drain (graceinit only): `--drain-delay {DRAIN_DELAY_MS}ms`, "
+        f"{mode.drains} runs; time from SIGTERM to the child's receipt minus the delay. Floor: a "
+        f"plain {DRAIN_DELAY_MS} ms sleep of the harness wakes {fmt_ms(r['sleep_floor_median_ms'])} "
+        f"late (median), {fmt_ms(r['sleep_floor_max_ms'])} (max).",
+    }
+    notes += [note(raw[name]) for name, note in step_notes.items() if raw.get(name)]
+    notes.append("Flags: " + "; ".join(i.flags_note for i in inits) + ".")
+    if cgroup.note:
+        notes.append(cgroup.note)
+    reap_failures = [f for name in ("reap_small", "reap_large") if raw.get(name)
+                     for f in raw[name]["failures"]]
     if reap_failures:
         notes.append("Reaping failures: " + "; ".join(reap_failures))
     md = markdown(inits, table, notes)
@@ -767,7 +841,7 @@ def main():
     # The smoke gate: what must never regress, whatever the machine's noise.
     problems = []
     g = inits[0].stats
-    if g.get("idle_wakeups") != 0:
+    if raw.get("idle") and g.get("idle_wakeups") != 0:
         problems.append(f"graceinit woke up {g.get('idle_wakeups')} times while idle")
     zombies = [f for f in reap_failures if f.startswith("graceinit:")]
     problems += [f"graceinit left zombies: {f}" for f in zombies]
