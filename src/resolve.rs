@@ -12,6 +12,8 @@ const HOSTS: &str = "/etc/hosts";
 const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// One name server gets at most this long before the next is asked.
 const PER_SERVER: Duration = Duration::from_millis(1500);
+/// Once one address family has answered, how long the other may still take.
+const SECOND_FAMILY_GRACE: Duration = Duration::from_millis(50);
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
 
@@ -178,7 +180,7 @@ enum Answer {
 
 /// Asks one server for A and AAAA at once and waits for both answers.
 fn ask(server: SocketAddr, question: &Question, timeout: Duration) -> Result<Answer, String> {
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
     let local: SocketAddr = if server.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -225,7 +227,12 @@ fn ask(server: SocketAddr, question: &Question, timeout: Duration) -> Result<Ans
         }
         pending.retain(|pending_id| *pending_id != reply.id);
         match reply.rcode {
-            0 => ips.extend(reply.addresses),
+            0 if !reply.addresses.is_empty() => {
+                ips.extend(reply.addresses);
+                // Some servers never answer AAAA; one family is enough to probe.
+                deadline = deadline.min(Instant::now() + SECOND_FAMILY_GRACE);
+            }
+            0 => {}
             3 => no_such_name += 1,
             code => return Err(format!("{server} answered with error code {code}")),
         }
@@ -390,6 +397,31 @@ mod tests {
         assert_eq!(
             ask(address, &question, Duration::from_secs(5)),
             Ok(Answer::Found(vec![IpAddr::from([10, 0, 0, 7])]))
+        );
+        responder.join().unwrap();
+
+        // A server that answers A and never AAAA costs little more than one answer.
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = server.local_addr().unwrap();
+        let responder = std::thread::spawn(move || {
+            let mut buffer = [0u8; 512];
+            for _ in 0..2 {
+                let (_, from) = server.recv_from(&mut buffer).unwrap();
+                let id = u16::from_be_bytes([buffer[0], buffer[1]]);
+                if u16::from_be_bytes([buffer[17], buffer[18]]) == TYPE_A {
+                    server.send_to(&reply_packet(id, 0), from).unwrap();
+                }
+            }
+        });
+        let start = Instant::now();
+        assert_eq!(
+            ask(address, &question, Duration::from_secs(5)),
+            Ok(Answer::Found(vec![IpAddr::from([10, 0, 0, 7])]))
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
         );
         responder.join().unwrap();
 

@@ -2,7 +2,9 @@
 //! signal state, and graceinit's environment. Exec failures come back to the
 //! parent as an error, which makes tini's 127/126 convention easy.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -50,11 +52,27 @@ pub fn spawn(command: &[OsString]) -> Result<i32, Error> {
     }
     let handle = child.spawn().map_err(|source| Error::Exec {
         program: program.to_string_lossy().into_owned(),
-        source,
+        source: not_found_on_path(program, source),
     })?;
     // The std handle is dropped without waiting: the reaper owns every exit.
     i32::try_from(handle.id())
         .map_err(|_| Error::system("read the child's pid", std::io::ErrorKind::InvalidData))
+}
+
+/// execvp reports EACCES when some PATH directory cannot be searched, even
+/// if the command exists nowhere (`docker run --user` with root's PATH). A
+/// shell says "not found" (127) then, and so does graceinit.
+fn not_found_on_path(program: &OsStr, error: io::Error) -> io::Error {
+    let searched_path = !program.as_bytes().contains(&b'/');
+    let exists_on_path = || {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).exists()))
+    };
+    if error.kind() == io::ErrorKind::PermissionDenied && searched_path && !exists_on_path() {
+        io::Error::new(io::ErrorKind::NotFound, "not found on PATH")
+    } else {
+        error
+    }
 }
 
 /// The kernel's `struct sigaction` on x86_64, for `rt_sigaction(2)`.
@@ -86,5 +104,25 @@ fn reset_disposition(signal: libc::c_int) {
             std::ptr::null_mut::<KernelSigaction>(),
             std::mem::size_of::<u64>(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eacces_for_a_command_on_no_path_dir_is_not_found() {
+        let denied = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let missing = not_found_on_path(OsStr::new("graceinit-no-such-command"), denied());
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        // Found on PATH (sh is everywhere tests run) but not executable: 126 stays.
+        assert_eq!(
+            not_found_on_path(OsStr::new("sh"), denied()).kind(),
+            io::ErrorKind::PermissionDenied
+        );
+        // An explicit path is not searched on PATH.
+        let explicit = not_found_on_path(OsStr::new("./graceinit-no-such-command"), denied());
+        assert_eq!(explicit.kind(), io::ErrorKind::PermissionDenied);
     }
 }

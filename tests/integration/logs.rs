@@ -1,0 +1,108 @@
+//! Logging (SPEC §8): stderr only, `graceinit: <level>: ` lines, warnings
+//! by default, the stable info lines with `-v`.
+
+use crate::harness::{example, Setup, BUSYBOX};
+
+#[test]
+fn verbose_logs_name_the_child_the_drain_and_the_rewrite() {
+    let app = example("print_signals");
+    let mut run = Setup::graceinit(&[
+        "-v",
+        "-r",
+        "TERM:QUIT",
+        "--drain-delay",
+        "300ms",
+        "--",
+        &app,
+        "--exit-on",
+        "QUIT:0",
+    ])
+    .start();
+    let pid = run.ready()[0];
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.wait(), 0, "{}", run.report());
+    let stderr = run.stderr();
+    for line in stderr.lines() {
+        assert!(line.starts_with("graceinit: "), "{line}");
+    }
+    for expected in [
+        format!("graceinit: info: child started (pid {pid})"),
+        "graceinit: info: draining for 300ms".to_string(),
+        format!("graceinit: info: forwarded SIGTERM as SIGQUIT to group {pid}"),
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&expected)),
+            "no `{expected}`\n{}",
+            run.report()
+        );
+    }
+    // stdout is the app's alone.
+    assert!(
+        run.stdout().lines().all(|l| !l.contains("graceinit")),
+        "{}",
+        run.report()
+    );
+}
+
+#[test]
+fn default_level_is_quiet_when_nothing_goes_wrong() {
+    let mut run = Setup::graceinit(&["--", BUSYBOX, "sh", "-c", "(busybox true &); exit 0"]).run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert_eq!(run.stderr(), "", "{}", run.report());
+}
+
+#[test]
+fn warn_on_reap_and_tini_verbosity() {
+    // The orphan outlives its parent, so it is graceinit's to reap, not the
+    // subshell's.
+    let script = "(busybox sleep 0.1 & echo orphan $!); busybox sleep 0.5";
+    let mut run = Setup::graceinit(&["-w", "--", BUSYBOX, "sh", "-c", script]).run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    let orphan = run.line(|l| l.starts_with("orphan "), "orphan pid");
+    let orphan = orphan.strip_prefix("orphan ").unwrap();
+    let stderr = run.stderr();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("graceinit: warn: ") && l.contains(orphan)),
+        "{}",
+        run.report()
+    );
+    let mut run = Setup::graceinit(&["--", BUSYBOX, "true"])
+        .env("TINI_VERBOSITY", "2")
+        .run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert!(
+        run.stderr().contains("graceinit: info: child started"),
+        "{}",
+        run.report()
+    );
+}
+
+/// `-q` leaves errors only: not even the forced-kill warning.
+#[test]
+fn quiet_hides_warnings_and_graceinit_log_sets_the_level() {
+    let mut run = Setup::graceinit(&[
+        "-q",
+        "--leftover-grace",
+        "200ms",
+        "--",
+        &example("ignore_term"),
+        "--children",
+        "1",
+        "--exit-after-ready",
+        "0",
+    ])
+    .run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert_eq!(run.stderr(), "", "{}", run.report());
+    let mut run = Setup::graceinit(&["--", BUSYBOX, "true"])
+        .env("GRACEINIT_LOG", "info")
+        .run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert!(
+        run.stderr().contains("graceinit: info: child started"),
+        "{}",
+        run.report()
+    );
+}
