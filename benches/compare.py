@@ -627,7 +627,10 @@ def svg_chart(inits, table, cap=3.0):
                    f'<text x="{tx}" y="{height - 24}" text-anchor="middle">{tick}×</text>')
     for g, entry in enumerate(rows):
         gy = top + g * group_h
-        label = entry["label"].replace("`", "").replace(", median", " (median)")
+        label = (entry["label"].replace("`", "").replace(", median", " (median)")
+                 .replace("signal forwarding latency", "forwarding latency")
+                 .replace("start-up overhead over bare /bin/true", "start-up overhead")
+                 .replace(" (SIGTERM → PID 1 gone)", ""))
         out.append(f'<text x="{label_w - 8}" y="{gy + group_h / 2}" text-anchor="end" '
                    f'dominant-baseline="middle">{escape(label)}</text>')
         base = entry["values"]["graceinit"]
