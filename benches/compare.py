@@ -671,6 +671,19 @@ graceinit's: above 1× costs more than graceinit.
 ![graceinit against tini, tini-static, dumb-init and catatonit](benches/results/chart.svg)
 
 {md}
+Reading it: the machine was shared with other work, so repeated runs move the
+latency and reaping rows by ±15–30 %, and "the best peer" of four noisy
+medians is lower than any one of them, which the `met` column does not
+correct for. Reaping is one `wait4` per orphan in every init (one system call
+each, a few dozen instructions around it), so its differences are noise.
+Forwarding "on one CPU" pins the harness, PID 1 and the child to one CPU and
+is the steadiest measure of an init's own path. The inits run inside a cpu
+cgroup, as in a container: outside one, kernel autogroup gives every
+session its own scheduling group, which taxes the inits that `setsid()` their
+child (graceinit, dumb-init) with extra wake-up latency that containers never
+see. RSS is mostly the binary's own pages: a static Rust hello-world linked
+like graceinit already uses about 0.9 MiB.
+
 Reproduce it (root, or a kernel that allows user namespaces; about 2 minutes):
 
 ```sh
