@@ -3,12 +3,11 @@
 //! supervisor decided. No deadline means no timeout: an idle graceinit never
 //! wakes up.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::config::{format_duration, Config};
@@ -22,11 +21,8 @@ use crate::supervisor::{Action, KillReason, Policy, Supervisor, Target};
 /// Sets graceinit up, starts the child and supervises it. Errors before the
 /// child runs end graceinit; after that, nothing does but the child's end.
 pub fn run(config: Config) -> Result<u8, Error> {
-    let signalfd = SignalFd::with_flags(
-        &signals::routed_mask(),
-        SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
-    )
-    .map_err(|e| Error::system("create signalfd", e))?;
+    let signalfd = SignalFd::with_flags(&signals::routed_mask(), SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Error::system("create signalfd", e))?;
     let is_pid1 = std::process::id() == 1;
     if config.subreaper || !is_pid1 {
         // Without this, orphans would go to the real init and never come back here.
@@ -72,11 +68,15 @@ struct EventLoop {
 impl EventLoop {
     fn run(mut self) -> u8 {
         loop {
-            self.wait();
+            let signals = if self.wait() {
+                self.pending_signals()
+            } else {
+                Vec::new()
+            };
             let now = Instant::now();
             let mut actions = Vec::new();
             let mut child_may_have_exited = false;
-            for sig in self.pending_signals() {
+            for sig in signals {
                 if sig == Sig::CHLD {
                     child_may_have_exited = true;
                 } else {
@@ -124,25 +124,48 @@ impl EventLoop {
             };
             let count = bytes / std::mem::size_of::<libc::signalfd_siginfo>();
             signals.extend(batch[..count].iter().map(|info| Sig(info.ssi_signo as i32)));
-            if count < BATCH {
+            // The fd blocks: read on only when more is surely queued.
+            if count < BATCH || !self.poll_for(Duration::ZERO) {
                 return signals;
             }
         }
     }
 
-    /// Sleeps until a signal is pending or the next deadline has passed.
-    fn wait(&self) {
-        let timeout = match self.supervisor.next_deadline() {
-            None => PollTimeout::NONE,
-            Some(deadline) => round_up_millis(deadline.saturating_duration_since(Instant::now())),
+    /// Sleeps until a signal is pending or the next deadline has passed;
+    /// true when signals are pending. Without a deadline the blocking read in
+    /// `pending_signals` is the sleep: one system call per wake-up, like
+    /// tini's sigtimedwait, instead of a poll and then a read.
+    fn wait(&self) -> bool {
+        match self.supervisor.next_deadline() {
+            None => true,
+            Some(deadline) => self.poll_for(deadline.saturating_duration_since(Instant::now())),
+        }
+    }
+
+    /// Whether a signal arrives within `timeout`. ppoll counts nanoseconds:
+    /// no rounding to milliseconds, so a drain ends on time, not up to 1 ms late.
+    fn poll_for(&self, timeout: Duration) -> bool {
+        let timeout = libc::timespec {
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
         };
-        let mut fds = [PollFd::new(self.signalfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(e) => {
-                // Cannot happen with one valid fd; back off rather than spin.
-                warn!("poll failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
+        let mut fd = libc::pollfd {
+            fd: self.signalfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd and one timespec that outlive the call; no mask change.
+        match unsafe { libc::ppoll(&mut fd, 1, &timeout, std::ptr::null()) } {
+            0 => false,
+            n if n > 0 => true,
+            _ => {
+                let e = Errno::last();
+                if e != Errno::EINTR {
+                    // Cannot happen with one valid fd; back off rather than spin.
+                    warn!("poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                false
             }
         }
     }
@@ -273,13 +296,6 @@ impl EventLoop {
     }
 }
 
-/// `poll` counts whole milliseconds; rounding down would wake up early and
-/// spin for the last fraction of a millisecond.
-fn round_up_millis(duration: Duration) -> PollTimeout {
-    let millis = duration.as_nanos().div_ceil(1_000_000);
-    PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
-}
-
 fn send(target: Target, sig: Sig) -> Result<(), Errno> {
     // SAFETY: kill takes plain integers. Raw because nix's Signal cannot name
     // the real-time signals.
@@ -317,19 +333,6 @@ fn process_group(pid: i32) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn poll_timeout_rounds_up() {
-        assert_eq!(
-            round_up_millis(Duration::from_micros(400)),
-            PollTimeout::from(1u8)
-        );
-        assert_eq!(
-            round_up_millis(Duration::from_millis(5)),
-            PollTimeout::from(5u8)
-        );
-        assert_eq!(round_up_millis(Duration::ZERO), PollTimeout::ZERO);
-    }
 
     #[test]
     fn reads_own_process_group() {
