@@ -1,5 +1,6 @@
 //! graceinit: parse the command line, dispatch to run, health or drain, and
 //! turn the outcome into the process exit code. Nothing else lives here.
+#![cfg_attr(not(test), no_main)]
 
 mod args;
 mod cli;
@@ -15,20 +16,31 @@ mod signals;
 mod spawn;
 mod supervisor;
 
-use std::process::ExitCode;
-
 use cli::Invocation;
 
-fn main() -> ExitCode {
+// No std runtime set-up: graceinit needs none of it (the stack-overflow
+// handler, which reads /proc/self/maps; ignoring SIGPIPE; polling fds 0-2),
+// and it sits on the start-up path of every container. std::env::args still
+// works on glibc, which hands argv to Rust's init_array hook.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    libc::c_int::from(run())
+}
+
+#[cfg_attr(test, expect(dead_code, reason = "the test harness has its own main"))]
+fn run() -> u8 {
     // First, before anything could fork or start a thread: route every
     // signal to the signalfd, so none is lost or acted on by default.
     if let Err(e) = signals::block_routed() {
         eprintln!("graceinit: unable to block signals: {e}");
-        return ExitCode::from(1);
+        return 1;
     }
     let code = match cli::parse(std::env::args_os().collect()) {
         Ok(Invocation::Print(text)) => {
             print!("{text}");
+            // Without the std runtime nothing flushes stdout at exit.
+            let _ = std::io::Write::flush(&mut std::io::stdout());
             0
         }
         Ok(Invocation::Health(probe)) => {
@@ -49,5 +61,5 @@ fn main() -> ExitCode {
             e.exit_code()
         }
     };
-    ExitCode::from(code)
+    code
 }
