@@ -377,9 +377,9 @@ mod tests {
         );
     }
 
-    /// A real UDP exchange with a fake server on loopback.
-    #[test]
-    fn asks_a_server_and_stops_at_the_timeout() {
+    /// A name server on loopback that answers the two queries of one
+    /// lookup: A with 10.0.0.7, AAAA with "no such name" or not at all.
+    fn fake_server(answers_aaaa: bool) -> (SocketAddr, std::thread::JoinHandle<()>) {
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
         let address = server.local_addr().unwrap();
         let responder = std::thread::spawn(move || {
@@ -388,36 +388,29 @@ mod tests {
                 let (_, from) = server.recv_from(&mut buffer).unwrap();
                 let id = u16::from_be_bytes([buffer[0], buffer[1]]);
                 // The question "web" ends at byte 16; its type follows.
-                let record_type = u16::from_be_bytes([buffer[17], buffer[18]]);
-                let rcode = if record_type == TYPE_A { 0 } else { 3 };
-                server.send_to(&reply_packet(id, rcode), from).unwrap();
-            }
-        });
-        let question = Question::new("web").unwrap();
-        assert_eq!(
-            ask(address, &question, Duration::from_secs(5)),
-            Ok(Answer::Found(vec![IpAddr::from([10, 0, 0, 7])]))
-        );
-        responder.join().unwrap();
-
-        // A server that answers A and never AAAA costs little more than one answer.
-        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let address = server.local_addr().unwrap();
-        let responder = std::thread::spawn(move || {
-            let mut buffer = [0u8; 512];
-            for _ in 0..2 {
-                let (_, from) = server.recv_from(&mut buffer).unwrap();
-                let id = u16::from_be_bytes([buffer[0], buffer[1]]);
-                if u16::from_be_bytes([buffer[17], buffer[18]]) == TYPE_A {
-                    server.send_to(&reply_packet(id, 0), from).unwrap();
+                let is_a = u16::from_be_bytes([buffer[17], buffer[18]]) == TYPE_A;
+                if is_a || answers_aaaa {
+                    let rcode = if is_a { 0 } else { 3 };
+                    server.send_to(&reply_packet(id, rcode), from).unwrap();
                 }
             }
         });
+        (address, responder)
+    }
+
+    /// A real UDP exchange with a fake server on loopback.
+    #[test]
+    fn asks_a_server_and_stops_at_the_timeout() {
+        let question = Question::new("web").unwrap();
+        let found = Ok(Answer::Found(vec![IpAddr::from([10, 0, 0, 7])]));
+        let (address, responder) = fake_server(true);
+        assert_eq!(ask(address, &question, Duration::from_secs(5)), found);
+        responder.join().unwrap();
+
+        // A server that answers A and never AAAA costs little more than one answer.
+        let (address, responder) = fake_server(false);
         let start = Instant::now();
-        assert_eq!(
-            ask(address, &question, Duration::from_secs(5)),
-            Ok(Answer::Found(vec![IpAddr::from([10, 0, 0, 7])]))
-        );
+        assert_eq!(ask(address, &question, Duration::from_secs(5)), found);
         assert!(
             start.elapsed() < Duration::from_secs(1),
             "{:?}",

@@ -353,6 +353,11 @@ mod tests {
         }
     }
 
+    /// A supervisor running as PID 1, the usual case in a container.
+    fn pid1(policy: Policy) -> Supervisor {
+        Supervisor::new(policy, CHILD, true)
+    }
+
     fn forward(received: Sig, sent: Sig) -> Action {
         Action::Forward {
             received,
@@ -364,20 +369,16 @@ mod tests {
     #[test]
     fn forwards_to_the_group_or_the_child() {
         let t0 = Instant::now();
-        let mut sup = Supervisor::new(policy(), CHILD, true);
+        let mut sup = pid1(policy());
         assert_eq!(
             sup.on_signal(Sig(libc::SIGHUP), t0),
             [forward(Sig(libc::SIGHUP), Sig(libc::SIGHUP))]
         );
         assert_eq!(sup.on_signal(Sig::CHLD, t0), []);
-        let mut single = Supervisor::new(
-            Policy {
-                single_child: true,
-                ..policy()
-            },
-            CHILD,
-            true,
-        );
+        let mut single = pid1(Policy {
+            single_child: true,
+            ..policy()
+        });
         assert_eq!(
             single.on_signal(Sig::TERM, t0),
             [Action::Forward {
@@ -392,14 +393,10 @@ mod tests {
     fn rewrites_and_drops() {
         let t0 = Instant::now();
         let rewrite = Rewrites::from_pairs([(Sig::TERM, Sig::QUIT), (Sig(libc::SIGHUP), Sig(0))]);
-        let mut sup = Supervisor::new(
-            Policy {
-                rewrite,
-                ..policy()
-            },
-            CHILD,
-            true,
-        );
+        let mut sup = pid1(Policy {
+            rewrite,
+            ..policy()
+        });
         assert_eq!(
             sup.on_signal(Sig::TERM, t0),
             [forward(Sig::TERM, Sig::QUIT)]
@@ -414,14 +411,10 @@ mod tests {
     fn drain_holds_the_signal_until_its_deadline() {
         let t0 = Instant::now();
         let delay = Duration::from_secs(5);
-        let mut sup = Supervisor::new(
-            Policy {
-                drain_delay: delay,
-                ..policy()
-            },
-            CHILD,
-            true,
-        );
+        let mut sup = pid1(Policy {
+            drain_delay: delay,
+            ..policy()
+        });
         assert_eq!(sup.on_signal(Sig::TERM, t0), [Action::StartDrain(delay)]);
         assert_eq!(sup.next_deadline(), Some(t0 + delay));
         assert_eq!(sup.on_time(t0 + Duration::from_millis(4999)), []);
@@ -445,14 +438,10 @@ mod tests {
         let t0 = Instant::now();
         let t1 = t0 + Duration::from_secs(1);
         for second in [Sig::TERM, Sig::INT] {
-            let mut sup = Supervisor::new(
-                Policy {
-                    drain_delay: Duration::from_secs(5),
-                    ..policy()
-                },
-                CHILD,
-                true,
-            );
+            let mut sup = pid1(Policy {
+                drain_delay: Duration::from_secs(5),
+                ..policy()
+            });
             sup.on_signal(Sig::TERM, t0);
             assert_eq!(
                 sup.on_signal(second, t1),
@@ -497,14 +486,10 @@ mod tests {
     #[test]
     fn exit_during_drain_is_immediate() {
         let t0 = Instant::now();
-        let mut sup = Supervisor::new(
-            Policy {
-                drain_delay: Duration::from_secs(5),
-                ..policy()
-            },
-            CHILD,
-            true,
-        );
+        let mut sup = pid1(Policy {
+            drain_delay: Duration::from_secs(5),
+            ..policy()
+        });
         sup.on_signal(Sig::TERM, t0);
         assert_eq!(
             sup.on_child_exit(Status::Exited(3), false, t0),
@@ -516,7 +501,7 @@ mod tests {
     #[test]
     fn leftovers_get_term_then_kill() {
         let t0 = Instant::now();
-        let mut sup = Supervisor::new(policy(), CHILD, true);
+        let mut sup = pid1(policy());
         assert_eq!(
             sup.on_child_exit(Status::Exited(4), true, t0),
             [Action::TermLeftovers(Target::Everyone)]
@@ -548,7 +533,7 @@ mod tests {
             leftover_grace: Duration::from_secs(30),
             ..policy()
         };
-        let mut sup = Supervisor::new(policy, CHILD, true);
+        let mut sup = pid1(policy);
         sup.on_signal(Sig::TERM, t0);
         sup.on_child_exit(
             Status::Killed(Sig::TERM),
@@ -561,26 +546,18 @@ mod tests {
     #[test]
     fn no_waiting_without_leftovers_or_with_single_child() {
         let t0 = Instant::now();
-        let mut sup = Supervisor::new(
-            Policy {
-                single_child: true,
-                ..policy()
-            },
-            CHILD,
-            true,
-        );
+        let mut sup = pid1(Policy {
+            single_child: true,
+            ..policy()
+        });
         assert_eq!(
             sup.on_child_exit(Status::Exited(0), true, t0),
             [Action::Exit(0)]
         );
-        let mut sup = Supervisor::new(
-            Policy {
-                leftover_grace: Duration::ZERO,
-                ..policy()
-            },
-            CHILD,
-            true,
-        );
+        let mut sup = pid1(Policy {
+            leftover_grace: Duration::ZERO,
+            ..policy()
+        });
         assert_eq!(
             sup.on_child_exit(Status::Exited(0), true, t0),
             [Action::Exit(0)]
@@ -603,7 +580,7 @@ mod tests {
             (Status::Killed(Sig(libc::SIGSEGV)), 139),
             (Status::Exited(1), 1),
         ] {
-            let mut sup = Supervisor::new(policy.clone(), CHILD, true);
+            let mut sup = pid1(policy.clone());
             sup.on_signal(Sig::TERM, t0);
             assert_eq!(
                 sup.on_child_exit(status, false, t0),
@@ -612,7 +589,7 @@ mod tests {
             );
         }
         // Without a forwarded stop, a SIGQUIT death is a failure.
-        let mut sup = Supervisor::new(policy, CHILD, true);
+        let mut sup = pid1(policy);
         assert_eq!(
             sup.on_child_exit(Status::Killed(Sig::QUIT), false, t0),
             [Action::Exit(131)]
@@ -623,26 +600,18 @@ mod tests {
     fn remap_applies_to_signal_deaths() {
         let t0 = Instant::now();
         let exit_remap = ExitRemap::from_pairs([(143, 0), (3, 7)]);
-        let mut sup = Supervisor::new(
-            Policy {
-                exit_remap: exit_remap.clone(),
-                ..policy()
-            },
-            CHILD,
-            true,
-        );
+        let mut sup = pid1(Policy {
+            exit_remap: exit_remap.clone(),
+            ..policy()
+        });
         assert_eq!(
             sup.on_child_exit(Status::Killed(Sig::TERM), false, t0),
             [Action::Exit(0)]
         );
-        let mut sup = Supervisor::new(
-            Policy {
-                exit_remap,
-                ..policy()
-            },
-            CHILD,
-            true,
-        );
+        let mut sup = pid1(Policy {
+            exit_remap,
+            ..policy()
+        });
         assert_eq!(
             sup.on_child_exit(Status::Exited(3), false, t0),
             [Action::Exit(7)]
@@ -657,7 +626,7 @@ mod tests {
             sup.on_signal(Sig::TSTP, t0),
             [forward(Sig::TSTP, Sig::TSTP), Action::StopSelf]
         );
-        let mut sup = Supervisor::new(policy(), CHILD, true);
+        let mut sup = pid1(policy());
         assert_eq!(
             sup.on_signal(Sig::TSTP, t0),
             [forward(Sig::TSTP, Sig::TSTP)]
