@@ -12,8 +12,8 @@ use log::LevelFilter;
 
 use crate::args::{Arg, Args};
 use crate::config::{
-    parse_duration, parse_exit_remap, parse_rewrite, parse_signal, Config, ExitRemap, Rewrites,
-    DEFAULT_DRAIN_FILE, DEFAULT_LEFTOVER_GRACE,
+    parse_duration, parse_exit_remap, parse_rewrite, parse_signal, Config, ExitRemap, Policy,
+    Rewrites, DEFAULT_DRAIN_FILE, DEFAULT_LEFTOVER_GRACE,
 };
 use crate::error::Error;
 use crate::health::Probe;
@@ -177,21 +177,11 @@ fn run_config(flags: RunFlags, command: Vec<OsString>) -> Result<Config, Error> 
         "GRACEINIT_REMAP_EXIT",
         parse_exit_remap,
     )?;
-    Ok(Config {
-        command,
+    let policy = Policy {
         single_child,
-        subreaper,
-        pdeathsig: one(
-            "-p/--pdeathsig",
-            flags.pdeathsig,
-            "GRACEINIT_PDEATHSIG",
-            parse_signal,
-        )?,
         rewrite: Rewrites::from_pairs(rewrite),
         exit_remap: ExitRemap::from_pairs(remap_exit),
         zero_on_stop: flag_or_env(flags.zero_on_stop, "GRACEINIT_ZERO_ON_STOP")?,
-        warn_on_reap: flag_or_env(flags.warn_on_reap, "GRACEINIT_WARN_ON_REAP")?,
-        log_level: log_level(flags.verbose, flags.quiet)?,
         drain_delay: one(
             "--drain-delay",
             flags.drain_delay,
@@ -199,7 +189,6 @@ fn run_config(flags: RunFlags, command: Vec<OsString>) -> Result<Config, Error> 
             parse_duration,
         )?
         .unwrap_or(Duration::ZERO),
-        drain_file: drain_file(flags.drain_file),
         kill_after: one(
             "--kill-after",
             flags.kill_after,
@@ -213,6 +202,20 @@ fn run_config(flags: RunFlags, command: Vec<OsString>) -> Result<Config, Error> 
             parse_duration,
         )?
         .unwrap_or(DEFAULT_LEFTOVER_GRACE),
+    };
+    Ok(Config {
+        command,
+        policy,
+        subreaper,
+        pdeathsig: one(
+            "-p/--pdeathsig",
+            flags.pdeathsig,
+            "GRACEINIT_PDEATHSIG",
+            parse_signal,
+        )?,
+        warn_on_reap: flag_or_env(flags.warn_on_reap, "GRACEINIT_WARN_ON_REAP")?,
+        log_level: log_level(flags.verbose, flags.quiet)?,
+        drain_file: drain_file(flags.drain_file),
     })
 }
 
@@ -406,7 +409,7 @@ mod tests {
     #[test]
     fn first_word_starts_the_command() {
         let config = run(&["-c", "node", "-v", "server.js"]).unwrap();
-        assert!(config.single_child);
+        assert!(config.policy.single_child);
         assert_eq!(config.command, ["node", "-v", "server.js"]);
         assert_eq!(config.log_level, None);
     }
@@ -424,11 +427,11 @@ mod tests {
         ])
         .unwrap();
         assert!(config.subreaper && config.warn_on_reap);
-        assert_eq!(config.exit_remap.apply(143), 0);
+        assert_eq!(config.policy.exit_remap.apply(143), 0);
         assert_eq!(config.pdeathsig, Some(Sig::KILL));
         let config = run(&["-r", "15:3", "-r", "10:0", "x"]).unwrap();
-        assert_eq!(config.rewrite.apply(Sig::TERM), Some(Sig::QUIT));
-        assert_eq!(config.rewrite.apply(Sig(10)), None);
+        assert_eq!(config.policy.rewrite.apply(Sig::TERM), Some(Sig::QUIT));
+        assert_eq!(config.policy.rewrite.apply(Sig(10)), None);
     }
 
     #[test]

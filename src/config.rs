@@ -15,16 +15,23 @@ pub const DEFAULT_LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub command: Vec<std::ffi::OsString>,
-    pub single_child: bool,
+    /// What the supervisor decides by.
+    pub policy: Policy,
     pub subreaper: bool,
     pub pdeathsig: Option<Sig>,
+    pub warn_on_reap: bool,
+    pub log_level: Option<LevelFilter>,
+    pub drain_file: PathBuf,
+}
+
+/// The settings the supervisor's decisions depend on.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub single_child: bool,
     pub rewrite: Rewrites,
     pub exit_remap: ExitRemap,
     pub zero_on_stop: bool,
-    pub warn_on_reap: bool,
-    pub log_level: Option<LevelFilter>,
     pub drain_delay: Duration,
-    pub drain_file: PathBuf,
     pub kill_after: Option<Duration>,
     pub leftover_grace: Duration,
 }

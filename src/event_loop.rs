@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::reaper;
 use crate::signals::{self, Sig};
 use crate::spawn;
-use crate::supervisor::{Action, KillReason, Policy, Supervisor, Target};
+use crate::supervisor::{Action, KillReason, Supervisor, Target};
 
 /// Sets graceinit up, starts the child and supervises it. Errors before the
 /// child runs end graceinit; after that, nothing does but the child's end.
@@ -48,7 +48,7 @@ pub fn run(config: Config) -> Result<u8, Error> {
     }
     let child = spawn::spawn(&config.command)?;
     info!("child started (pid {child})");
-    let supervisor = Supervisor::new(Policy::from(&config), child, is_pid1);
+    let supervisor = Supervisor::new(config.policy.clone(), child, is_pid1);
     Ok(EventLoop {
         config,
         signalfd,
@@ -269,7 +269,7 @@ impl EventLoop {
                 match result {
                     Ok(()) => info!(
                         "sent SIGTERM to {target}, the processes left after the child; waiting up to {}",
-                        format_duration(self.config.leftover_grace)
+                        format_duration(self.config.policy.leftover_grace)
                     ),
                     Err(e) => debug!("cannot send SIGTERM to {target}: {e}"),
                 }
@@ -296,7 +296,7 @@ impl EventLoop {
                     ),
                     KillReason::LeftoverGrace => warn!(
                         "processes left after the child did not exit within {}: killed {target}; survivors: {list}",
-                        format_duration(self.config.leftover_grace)
+                        format_duration(self.config.policy.leftover_grace)
                     ),
                 }
                 None

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, ExitRemap, Rewrites};
+use crate::config::Policy;
 use crate::reaper::Status;
 use crate::signals::Sig;
 
@@ -91,32 +91,6 @@ enum Phase {
         kill_at: Instant,
     },
     Done,
-}
-
-/// The settings the state machine needs, taken from [`Config`].
-#[derive(Clone, Debug)]
-pub struct Policy {
-    pub single_child: bool,
-    pub rewrite: Rewrites,
-    pub exit_remap: ExitRemap,
-    pub zero_on_stop: bool,
-    pub drain_delay: Duration,
-    pub kill_after: Option<Duration>,
-    pub leftover_grace: Duration,
-}
-
-impl From<&Config> for Policy {
-    fn from(config: &Config) -> Self {
-        Policy {
-            single_child: config.single_child,
-            rewrite: config.rewrite.clone(),
-            exit_remap: config.exit_remap.clone(),
-            zero_on_stop: config.zero_on_stop,
-            drain_delay: config.drain_delay,
-            kill_after: config.kill_after,
-            leftover_grace: config.leftover_grace,
-        }
-    }
 }
 
 pub struct Supervisor {
@@ -338,6 +312,7 @@ impl Supervisor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{ExitRemap, Rewrites};
 
     const CHILD: i32 = 7;
 
