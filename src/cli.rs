@@ -1,8 +1,9 @@
 //! The command line: graceinit's own spellings, tini's and dumb-init's, and
 //! the environment fallbacks, turned into a validated [`Config`] or one line
-//! of error. Hand-written rather than clap: it reads exactly getopt's forms
-//! (which the peers' users already type), words every error as one line, and
-//! keeps about 220 KB out of a binary that every container carries.
+//! of error. lexopt reads getopt's forms (which the peers' users already
+//! type: `-vv`, `-e143`, `--rewrite=15:3`, `--`); the help text is
+//! hand-written, and clap's 220 KB stay out of a binary every container
+//! carries.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -10,7 +11,9 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::args::{Arg, Args};
+use lexopt::prelude::*;
+use lexopt::Parser;
+
 use crate::config::{
     parse_duration, parse_exit_remap, parse_rewrite, parse_signal, Config, ExitRemap, Policy,
     Rewrites, DEFAULT_DRAIN_FILE, DEFAULT_LEFTOVER_GRACE,
@@ -76,13 +79,13 @@ graceinit is free software under the MIT License: use, copy, modify and distribu
 it freely, keeping the copyright notice. It comes with no warranty of any kind.
 ";
 
-/// Parses the process arguments (including argv[0]).
+/// Parses the process arguments (including `argv[0]`).
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
     let mut words = args.into_iter().skip(1).peekable();
     match words.peek().and_then(|w| w.to_str()) {
-        Some("health") => parse_health(Args::new(words.skip(1))),
-        Some("drain") => parse_drain(Args::new(words.skip(1))),
-        _ => parse_run(Args::new(words)),
+        Some("health") => parse_health(Parser::from_args(words.skip(1))),
+        Some("drain") => parse_drain(Parser::from_args(words.skip(1))),
+        _ => parse_run(Parser::from_args(words)),
     }
 }
 
@@ -105,46 +108,42 @@ struct RunFlags {
     leftover_grace: Option<String>,
 }
 
-fn parse_run(mut args: Args) -> Result<Invocation, Error> {
+fn parse_run(mut parser: Parser) -> Result<Invocation, Error> {
     let mut flags = RunFlags::default();
     let first_word = loop {
-        let Some(arg) = args.next()? else {
+        let Some(arg) = parser.next()? else {
             break None;
         };
         match arg {
-            Arg::Positional(word) => break Some(word),
-            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
-            Arg::Short('V') => return Ok(Invocation::Print(version())),
-            Arg::Short('l') => return Ok(Invocation::Print(LICENSE.into())),
-            Arg::Short('c') => flags.single_child = true,
-            Arg::Short('g') => {} // group delivery is the default already
-            Arg::Short('s') => flags.subreaper = true,
-            Arg::Short('w') => flags.warn_on_reap = true,
-            Arg::Short('v') => flags.verbose = flags.verbose.saturating_add(1),
-            Arg::Short('q') => flags.quiet = true,
-            Arg::Short('r') => push(&mut flags.rewrite, args.value("-r/--rewrite")?),
-            Arg::Short('e') => push(&mut flags.remap_exit, args.value("-e/--remap-exit")?),
-            Arg::Short('p') => flags.pdeathsig = Some(args.value("-p/--pdeathsig")?),
-            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
-            Arg::Long(name) => match name.as_str() {
-                "help" => return Ok(Invocation::Print(HELP.into())),
-                "version" => return Ok(Invocation::Print(version())),
-                "license" => return Ok(Invocation::Print(LICENSE.into())),
-                "single-child" => flags.single_child = true,
-                "subreaper" => flags.subreaper = true,
-                "zero-on-stop" => flags.zero_on_stop = true,
-                "warn-on-reap" => flags.warn_on_reap = true,
-                "verbose" => flags.verbose = flags.verbose.saturating_add(1),
-                "quiet" => flags.quiet = true,
-                "rewrite" => push(&mut flags.rewrite, args.value("-r/--rewrite")?),
-                "remap-exit" => push(&mut flags.remap_exit, args.value("-e/--remap-exit")?),
-                "pdeathsig" => flags.pdeathsig = Some(args.value("-p/--pdeathsig")?),
-                "drain-delay" => flags.drain_delay = Some(args.value("--drain-delay")?),
-                "drain-file" => flags.drain_file = Some(args.value("--drain-file")?),
-                "kill-after" => flags.kill_after = Some(args.value("--kill-after")?),
-                "leftover-grace" => flags.leftover_grace = Some(args.value("--leftover-grace")?),
-                _ => return Err(unknown(&format!("--{name}"))),
-            },
+            Short('h') | Long("help") => return Ok(Invocation::Print(HELP.into())),
+            Short('V') | Long("version") => return Ok(Invocation::Print(version())),
+            Short('l') | Long("license") => return Ok(Invocation::Print(LICENSE.into())),
+            Short('c') | Long("single-child") => flags.single_child = true,
+            Short('g') => {} // group delivery is the default already
+            Short('s') | Long("subreaper") => flags.subreaper = true,
+            Long("zero-on-stop") => flags.zero_on_stop = true,
+            Short('w') | Long("warn-on-reap") => flags.warn_on_reap = true,
+            Short('v') | Long("verbose") => flags.verbose = flags.verbose.saturating_add(1),
+            Short('q') | Long("quiet") => flags.quiet = true,
+            Short('r') | Long("rewrite") => {
+                push(&mut flags.rewrite, value(&mut parser, "-r/--rewrite")?)
+            }
+            Short('e') | Long("remap-exit") => push(
+                &mut flags.remap_exit,
+                value(&mut parser, "-e/--remap-exit")?,
+            ),
+            Short('p') | Long("pdeathsig") => {
+                flags.pdeathsig = Some(value(&mut parser, "-p/--pdeathsig")?)
+            }
+            Long("drain-delay") => flags.drain_delay = Some(value(&mut parser, "--drain-delay")?),
+            Long("drain-file") => flags.drain_file = Some(value(&mut parser, "--drain-file")?),
+            Long("kill-after") => flags.kill_after = Some(value(&mut parser, "--kill-after")?),
+            Long("leftover-grace") => {
+                flags.leftover_grace = Some(value(&mut parser, "--leftover-grace")?)
+            }
+            // The command starts here; what follows is its own, verbatim.
+            Value(word) => break Some(word),
+            _ => return Err(arg.unexpected().into()),
         }
     };
     let Some(program) = first_word else {
@@ -153,7 +152,7 @@ fn parse_run(mut args: Args) -> Result<Invocation, Error> {
         ));
     };
     let mut command = vec![program];
-    command.extend(args.remaining());
+    command.extend(parser.raw_args()?);
     run_config(flags, command).map(Invocation::Run)
 }
 
@@ -219,21 +218,16 @@ fn run_config(flags: RunFlags, command: Vec<OsString>) -> Result<Config, Error> 
     })
 }
 
-fn parse_health(mut args: Args) -> Result<Invocation, Error> {
+fn parse_health(mut parser: Parser) -> Result<Invocation, Error> {
     let (mut http, mut tcp, mut timeout, mut drain) = (None, None, None, None);
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
-            Arg::Long(name) => match name.as_str() {
-                "help" => return Ok(Invocation::Print(HELP.into())),
-                "http" => http = Some(args.value("--http")?),
-                "tcp" => tcp = Some(args.value("--tcp")?),
-                "timeout" => timeout = Some(args.value("--timeout")?),
-                "drain-file" => drain = Some(args.value("--drain-file")?),
-                _ => return Err(unknown(&format!("--{name}"))),
-            },
-            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
-            Arg::Positional(word) => return Err(unexpected(&word)),
+            Short('h') | Long("help") => return Ok(Invocation::Print(HELP.into())),
+            Long("http") => http = Some(value(&mut parser, "--http")?),
+            Long("tcp") => tcp = Some(value(&mut parser, "--tcp")?),
+            Long("timeout") => timeout = Some(value(&mut parser, "--timeout")?),
+            Long("drain-file") => drain = Some(value(&mut parser, "--drain-file")?),
+            _ => return Err(arg.unexpected().into()),
         }
     }
     if http.is_some() && tcp.is_some() {
@@ -246,19 +240,14 @@ fn parse_health(mut args: Args) -> Result<Invocation, Error> {
     Probe::new(http, tcp, timeout, drain_file(drain)).map(Invocation::Health)
 }
 
-fn parse_drain(mut args: Args) -> Result<Invocation, Error> {
+fn parse_drain(mut parser: Parser) -> Result<Invocation, Error> {
     let (mut undo, mut drain) = (false, None);
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
-            Arg::Long(name) => match name.as_str() {
-                "help" => return Ok(Invocation::Print(HELP.into())),
-                "undo" => undo = true,
-                "drain-file" => drain = Some(args.value("--drain-file")?),
-                _ => return Err(unknown(&format!("--{name}"))),
-            },
-            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
-            Arg::Positional(word) => return Err(unexpected(&word)),
+            Short('h') | Long("help") => return Ok(Invocation::Print(HELP.into())),
+            Long("undo") => undo = true,
+            Long("drain-file") => drain = Some(value(&mut parser, "--drain-file")?),
+            _ => return Err(arg.unexpected().into()),
         }
     }
     Ok(Invocation::Drain {
@@ -267,20 +256,20 @@ fn parse_drain(mut args: Args) -> Result<Invocation, Error> {
     })
 }
 
+/// The value of the option just read: `--name=value`, `-e143` or the next word.
+fn value(parser: &mut Parser, flag: &str) -> Result<String, Error> {
+    parser
+        .value()?
+        .into_string()
+        .map_err(|word| Error::Usage(format!("invalid value {word:?} for {flag}: not UTF-8")))
+}
+
 fn version() -> String {
     format!("graceinit {}\n", env!("CARGO_PKG_VERSION"))
 }
 
 fn push(list: &mut Option<Vec<String>>, value: String) {
     list.get_or_insert_with(Vec::new).push(value);
-}
-
-fn unknown(flag: &str) -> Error {
-    Error::Usage(format!("unknown option '{flag}' (see graceinit --help)"))
-}
-
-fn unexpected(word: &OsString) -> Error {
-    Error::Usage(format!("unexpected argument '{}'", word.to_string_lossy()))
 }
 
 fn invalid(value: &str, source: &str, why: &str) -> Error {
@@ -415,6 +404,40 @@ mod tests {
     }
 
     #[test]
+    fn getopt_forms() {
+        let config = run(&[
+            "-vve143",
+            "--rewrite=15:3",
+            "-e",
+            "3:7",
+            "-r",
+            "USR1:0",
+            "node",
+            "-v",
+        ])
+        .unwrap();
+        assert_eq!(config.log_level, Some(LevelFilter::Debug));
+        assert_eq!(config.policy.exit_remap.apply(143), 0);
+        assert_eq!(config.policy.exit_remap.apply(3), 7);
+        assert_eq!(config.policy.rewrite.apply(Sig::TERM), Some(Sig::QUIT));
+        assert_eq!(config.policy.rewrite.apply(Sig(libc::SIGUSR1)), None);
+        assert_eq!(config.command, ["node", "-v"]);
+        let config = run(&["--", "-x", "--y"]).unwrap();
+        assert_eq!(config.command, ["-x", "--y"]);
+        let config = run(&["-", "x"]).unwrap();
+        assert_eq!(config.command, ["-", "x"]);
+        for bad in [
+            &["--quiet=yes", "x"][..],
+            &["-p"],
+            &["--kill-after"],
+            &["--"],
+        ] {
+            let error = run(bad).unwrap_err();
+            assert!(!error.contains('\n'), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
     fn double_dash_protects_subcommand_names() {
         let config = run(&["--", "health", "--http", "x"]).unwrap();
         assert_eq!(config.command, ["health", "--http", "x"]);
@@ -432,6 +455,41 @@ mod tests {
         let config = run(&["-r", "15:3", "-r", "10:0", "x"]).unwrap();
         assert_eq!(config.policy.rewrite.apply(Sig::TERM), Some(Sig::QUIT));
         assert_eq!(config.policy.rewrite.apply(Sig(10)), None);
+    }
+
+    /// `word` occurs in `text` as a word of its own (`-c` does not count
+    /// inside `--single-child`).
+    fn mentions(text: &str, word: &str) -> bool {
+        let part_of_word =
+            |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "-_".contains(c));
+        text.match_indices(word).any(|(at, _)| {
+            !part_of_word(text[..at].chars().next_back())
+                && !part_of_word(text[at + word.len()..].chars().next())
+        })
+    }
+
+    /// Every flag and variable the parser reads, taken from this file's own
+    /// match arms and lookups, is documented in `--help`.
+    #[test]
+    fn help_names_every_flag_and_variable() {
+        let source = include_str!("cli.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let mut names = Vec::new();
+        for (open, close, prefix) in [("Short('", "')", "-"), ("Long(\"", "\")", "--")] {
+            for piece in code.split(open).skip(1) {
+                names.push(format!("{prefix}{}", &piece[..piece.find(close).unwrap()]));
+            }
+        }
+        for prefix in ["\"GRACEINIT_", "\"TINI_", "\"DUMB_INIT_"] {
+            for piece in code.split(prefix).skip(1) {
+                let rest = &piece[..piece.find('"').unwrap()];
+                names.push(format!("{}{rest}", &prefix[1..]));
+            }
+        }
+        assert!(names.len() > 30, "found only {names:?}");
+        for name in &names {
+            assert!(mentions(HELP, name), "--help does not mention {name}");
+        }
     }
 
     #[test]

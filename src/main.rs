@@ -2,7 +2,6 @@
 //! turn the outcome into the process exit code. Nothing else lives here.
 #![cfg_attr(not(test), no_main)]
 
-mod args;
 mod cli;
 mod config;
 mod drain;
