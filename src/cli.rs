@@ -15,11 +15,11 @@ use lexopt::prelude::*;
 use lexopt::Parser;
 
 use crate::config::{
-    parse_duration, parse_exit_remap, parse_rewrite, parse_signal, Config, ExitRemap, Policy,
-    Rewrites, DEFAULT_DRAIN_FILE, DEFAULT_LEFTOVER_GRACE,
+    parse_duration, parse_exit_remap, parse_rewrite, parse_signal, parse_tcp, parse_url, Check,
+    Command, Config, ExitRemap, Policy, Probe, Rewrites, DEFAULT_DRAIN_FILE,
+    DEFAULT_LEFTOVER_GRACE, DEFAULT_PROBE_TIMEOUT,
 };
 use crate::error::Error;
-use crate::health::Probe;
 
 /// What the command line asks for.
 pub enum Invocation {
@@ -151,12 +151,11 @@ fn parse_run(mut parser: Parser) -> Result<Invocation, Error> {
             "missing COMMAND to run (see graceinit --help)".into(),
         ));
     };
-    let mut command = vec![program];
-    command.extend(parser.raw_args()?);
+    let command = Command::new(program, parser.raw_args()?);
     run_config(flags, command).map(Invocation::Run)
 }
 
-fn run_config(flags: RunFlags, command: Vec<OsString>) -> Result<Config, Error> {
+fn run_config(flags: RunFlags, command: Command) -> Result<Config, Error> {
     let env_is = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v == value);
     // The peers' variables, read the way the peers read them: tini tests for
     // presence, dumb-init for "0".
@@ -233,11 +232,22 @@ fn parse_health(mut parser: Parser) -> Result<Invocation, Error> {
     if http.is_some() && tcp.is_some() {
         return Err(Error::Usage("--http and --tcp cannot be combined".into()));
     }
+    let check = match (http, tcp) {
+        (Some(url), _) => parse_url(&url).map_err(|why| invalid(&url, "--http", &why))?,
+        (None, Some(address)) => {
+            parse_tcp(&address).map_err(|why| invalid(&address, "--tcp", &why))?
+        }
+        (None, None) => Check::Marker,
+    };
     let timeout = match timeout {
         Some(text) => parse_duration(&text).map_err(|why| invalid(&text, "--timeout", &why))?,
-        None => Duration::from_secs(2),
+        None => DEFAULT_PROBE_TIMEOUT,
     };
-    Probe::new(http, tcp, timeout, drain_file(drain)).map(Invocation::Health)
+    Ok(Invocation::Health(Probe {
+        check,
+        timeout,
+        drain_file: drain_file(drain),
+    }))
 }
 
 fn parse_drain(mut parser: Parser) -> Result<Invocation, Error> {
@@ -399,7 +409,7 @@ mod tests {
     fn first_word_starts_the_command() {
         let config = run(&["-c", "node", "-v", "server.js"]).unwrap();
         assert!(config.policy.single_child);
-        assert_eq!(config.command, ["node", "-v", "server.js"]);
+        assert_eq!(config.command.argv(), ["node", "-v", "server.js"]);
         assert_eq!(config.log_level, None);
     }
 
@@ -421,11 +431,11 @@ mod tests {
         assert_eq!(config.policy.exit_remap.apply(3), 7);
         assert_eq!(config.policy.rewrite.apply(Sig::TERM), Some(Sig::QUIT));
         assert_eq!(config.policy.rewrite.apply(Sig(libc::SIGUSR1)), None);
-        assert_eq!(config.command, ["node", "-v"]);
+        assert_eq!(config.command.argv(), ["node", "-v"]);
         let config = run(&["--", "-x", "--y"]).unwrap();
-        assert_eq!(config.command, ["-x", "--y"]);
+        assert_eq!(config.command.argv(), ["-x", "--y"]);
         let config = run(&["-", "x"]).unwrap();
-        assert_eq!(config.command, ["-", "x"]);
+        assert_eq!(config.command.argv(), ["-", "x"]);
         for bad in [
             &["--quiet=yes", "x"][..],
             &["-p"],
@@ -440,7 +450,7 @@ mod tests {
     #[test]
     fn double_dash_protects_subcommand_names() {
         let config = run(&["--", "health", "--http", "x"]).unwrap();
-        assert_eq!(config.command, ["health", "--http", "x"]);
+        assert_eq!(config.command.argv(), ["health", "--http", "x"]);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Validated settings: what the command line and environment mean once every
 //! value has been checked, so nothing after start-up can meet a bad value.
 
+use std::ffi::OsString;
+use std::net::Ipv6Addr;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,17 +13,69 @@ use crate::signals::Sig;
 
 pub const DEFAULT_DRAIN_FILE: &str = "/tmp/graceinit/draining";
 pub const DEFAULT_LEFTOVER_GRACE: Duration = Duration::from_secs(2);
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything `graceinit [OPTIONS] COMMAND` needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub command: Vec<std::ffi::OsString>,
+    pub command: Command,
     /// What the supervisor decides by.
     pub policy: Policy,
     pub subreaper: bool,
     pub pdeathsig: Option<Sig>,
     pub warn_on_reap: bool,
     pub log_level: Option<LevelFilter>,
+    pub drain_file: PathBuf,
+}
+
+/// The program to run and its arguments: never empty, so nothing after
+/// parsing has to ask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command(Vec<OsString>);
+
+impl Command {
+    pub fn new(program: OsString, args: impl IntoIterator<Item = OsString>) -> Self {
+        Command(std::iter::once(program).chain(args).collect())
+    }
+
+    /// The program followed by its arguments, as exec wants them.
+    pub fn argv(&self) -> &[OsString] {
+        &self.0
+    }
+}
+
+/// `spawn::spawn(&config.command)` takes the argv slice directly.
+impl Deref for Command {
+    type Target = [OsString];
+
+    fn deref(&self) -> &[OsString] {
+        self.argv()
+    }
+}
+
+/// What `graceinit health` checks, after the drain marker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// Only the drain marker.
+    Marker,
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Http {
+        host: String,
+        port: u16,
+        path: String,
+        /// `host[:port]` as written in the URL, for the Host header.
+        authority: String,
+    },
+}
+
+/// Everything `graceinit health` needs.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub check: Check,
+    pub timeout: Duration,
     pub drain_file: PathBuf,
 }
 
@@ -141,6 +196,71 @@ impl Remap<u8> {
     }
 }
 
+/// Parses `--http`: `http://HOST[:PORT][/PATH][?QUERY]`.
+pub fn parse_url(url: &str) -> Result<Check, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only plain http:// URLs are supported")?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(at) if rest.as_bytes()[at] == b'?' => (&rest[..at], format!("/{}", &rest[at..])),
+        Some(at) => (&rest[..at], rest[at..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    if authority.contains('@') {
+        return Err("credentials in the URL are not supported".into());
+    }
+    let (host, port) = split_host_port(authority, Some(80))?;
+    Ok(Check::Http {
+        host,
+        port,
+        path,
+        authority: authority.to_string(),
+    })
+}
+
+/// Parses `--tcp`: `HOST:PORT` or `[V6]:PORT`.
+pub fn parse_tcp(address: &str) -> Result<Check, String> {
+    let (host, port) = split_host_port(address, None)?;
+    Ok(Check::Tcp { host, port })
+}
+
+/// Splits `host:port`, `[v6]:port` (or, with a default port, `host`, `[v6]`).
+fn split_host_port(text: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(bracketed) = text.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or("unclosed '[' in the address")?;
+        host.parse::<Ipv6Addr>()
+            .map_err(|_| format!("'{host}' is not an IPv6 address"))?;
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return Err("unexpected text after ']'".into()),
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, _)) if host.contains(':') => {
+                return Err("write IPv6 addresses in brackets, e.g. [::1]:8080".into())
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    let port = match (port, default_port) {
+        (Some(port), _) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("'{port}' is not a port number"))?,
+        (None, Some(default)) => default,
+        (None, None) => return Err("missing port".into()),
+    };
+    Ok((host.to_string(), port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +306,67 @@ mod tests {
         for bad in ["300", "-1", "x", "3:256", ""] {
             assert!(parse_exit_remap(bad).is_err(), "{bad}");
         }
+    }
+
+    fn http(host: &str, port: u16, path: &str, authority: &str) -> Check {
+        Check::Http {
+            host: host.into(),
+            port,
+            path: path.into(),
+            authority: authority.into(),
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:3000/health"),
+            Ok(http("127.0.0.1", 3000, "/health", "127.0.0.1:3000"))
+        );
+        assert_eq!(
+            parse_url("http://[::1]:8080"),
+            Ok(http("::1", 8080, "/", "[::1]:8080"))
+        );
+        assert_eq!(
+            parse_url("http://web/x?y=1"),
+            Ok(http("web", 80, "/x?y=1", "web"))
+        );
+        assert_eq!(
+            parse_url("http://web?y=1"),
+            Ok(http("web", 80, "/?y=1", "web"))
+        );
+        for bad in [
+            "https://x/",
+            "x:80",
+            "http://",
+            "http://:80/",
+            "http://h:0/",
+            "http://h:99999/",
+            "http://::1/",
+            "http://[::1/",
+            "http://u@h/",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tcp_addresses() {
+        let tcp = |host: &str, port| {
+            Ok(Check::Tcp {
+                host: host.into(),
+                port,
+            })
+        };
+        assert_eq!(parse_tcp("db:5432"), tcp("db", 5432));
+        assert_eq!(parse_tcp("[::1]:80"), tcp("::1", 80));
+        assert!(parse_tcp("db").is_err());
+        assert!(parse_tcp("[::1]").is_err());
+    }
+
+    #[test]
+    fn a_command_is_never_empty() {
+        let command = Command::new("node".into(), ["-v".into()]);
+        assert_eq!(command.argv(), ["node", "-v"]);
     }
 }

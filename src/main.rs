@@ -10,7 +10,6 @@ mod event_loop;
 mod health;
 mod logging;
 mod reaper;
-mod resolve;
 mod signals;
 mod spawn;
 mod supervisor;

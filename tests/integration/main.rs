@@ -13,12 +13,12 @@
 
 mod child_state;
 mod cli;
-mod dns;
 mod drain;
 mod exit_codes;
 mod forwarding;
 mod harness;
 mod health;
+mod hosts_file;
 mod leftovers;
 mod logs;
 mod reaping;
