@@ -14,6 +14,10 @@ use crate::signals::Sig;
 pub const DEFAULT_DRAIN_FILE: &str = "/tmp/graceinit/draining";
 pub const DEFAULT_LEFTOVER_GRACE: Duration = Duration::from_secs(2);
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest duration any option takes: far beyond any sane stop or probe,
+/// and far from the limit of `Instant` arithmetic, so a deadline computed
+/// from a few of them can never overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 /// Everything `graceinit [OPTIONS] COMMAND` needs to run.
 #[derive(Debug, Clone)]
@@ -91,8 +95,10 @@ pub struct Policy {
     pub leftover_grace: Duration,
 }
 
-/// Parses `250ms`, `10s`, `2m`, `1h` or a bare (possibly fractional) number of seconds.
+/// Parses `250ms`, `10s`, `2m`, `1h` or a bare (possibly fractional) number
+/// of seconds, up to [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a duration like 250ms, 10s, 2m or a number of seconds";
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -103,12 +109,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        _ => return Err("expected a duration like 250ms, 10s, 2m or a number of seconds".into()),
+        _ => return Err(EXPECTED.into()),
     };
-    let value: f64 = number.parse().map_err(|_| {
-        "expected a duration like 250ms, 10s, 2m or a number of seconds".to_string()
-    })?;
-    Duration::try_from_secs_f64(value * scale).map_err(|_| "duration out of range".to_string())
+    let value: f64 = number.parse().map_err(|_| EXPECTED.to_string())?;
+    Duration::try_from_secs_f64(value * scale)
+        .ok()
+        .filter(|duration| *duration <= MAX_DURATION)
+        .ok_or_else(|| "longer than the maximum, 24h".to_string())
 }
 
 /// Prints a duration the way a user would have typed it.
@@ -152,7 +159,10 @@ pub type Rewrites = Remap<Sig>;
 /// Final exit code remapping (`-e 143`, `-e 3:7`).
 pub type ExitRemap = Remap<u8>;
 
-/// Parses one `FROM:TO` pair; `TO` may be 0 (drop).
+/// Parses one `FROM:TO` pair; `TO` may be 0 (drop). `FROM` must be a
+/// signal graceinit can receive and forward: not KILL or STOP (never
+/// delivered to a handler), CHLD (graceinit's own) or a fault signal (it
+/// describes graceinit itself).
 pub fn parse_rewrite(pair: &str) -> Result<(Sig, Sig), String> {
     let (from, to) = pair
         .split_once(':')
@@ -160,15 +170,29 @@ pub fn parse_rewrite(pair: &str) -> Result<(Sig, Sig), String> {
     let from_sig = Sig::parse(from)
         .filter(|s| s.0 != 0)
         .ok_or_else(|| format!("unknown signal '{from}'"))?;
+    if matches!(from_sig.0, libc::SIGKILL | libc::SIGSTOP) || !from_sig.is_forwardable() {
+        return Err(format!(
+            "{from_sig} is never forwarded, so it cannot be rewritten (KILL, STOP, CHLD and the fault signals)"
+        ));
+    }
     let to_sig = Sig::parse(to).ok_or_else(|| format!("unknown signal '{to}'"))?;
     Ok((from_sig, to_sig))
 }
 
-/// Parses a signal to be sent (never 0).
-pub fn parse_signal(text: &str) -> Result<Sig, String> {
-    Sig::parse(text)
+/// Parses `-p`: the signal graceinit gets when its parent dies. KILL is
+/// fine (tini's documented use: graceinit dies, the kernel kills the
+/// rest); STOP would stop graceinit, CHLD would pass for a child's exit, and
+/// a fault signal would crash it.
+pub fn parse_pdeathsig(text: &str) -> Result<Sig, String> {
+    let sig = Sig::parse(text)
         .filter(|s| s.0 != 0)
-        .ok_or_else(|| format!("unknown signal '{text}'"))
+        .ok_or_else(|| format!("unknown signal '{text}'"))?;
+    if sig.0 == libc::SIGSTOP || !sig.is_forwardable() {
+        return Err(format!(
+            "{sig} cannot be the parent-death signal (STOP, CHLD and the fault signals)"
+        ));
+    }
+    Ok(sig)
 }
 
 impl Remap<Sig> {
@@ -273,9 +297,27 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["ten", "", "s", "10x", "-1", "1e3", "..", "5 s"] {
+        assert_eq!(parse_duration("24h"), Ok(MAX_DURATION));
+        for bad in [
+            "ten",
+            "",
+            "s",
+            "10x",
+            "-1",
+            "1e3",
+            "..",
+            "5 s",
+            "86401",
+            "24.1h",
+            "10000000000000000000",
+            "1e400",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+        // Drain, kill-after and leftover grace at their maximum, on one clock.
+        assert!(std::time::Instant::now()
+            .checked_add(MAX_DURATION * 3)
+            .is_some());
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(format_duration(Duration::from_secs(2)), "2s");
     }
@@ -291,6 +333,21 @@ mod tests {
         assert_eq!(table.apply(Sig(libc::SIGHUP)), Some(Sig(libc::SIGHUP)));
         for bad in ["15", "TERM:BOGUS", "0:1", ":", "TERM:"] {
             assert!(parse_rewrite(bad).is_err(), "{bad}");
+        }
+        for never in [
+            "KILL", "STOP", "CHLD", "SEGV", "BUS", "FPE", "ILL", "TRAP", "SYS", "ABRT", "31",
+        ] {
+            assert!(parse_rewrite(&format!("{never}:1")).is_err(), "{never}");
+        }
+        assert!(parse_rewrite("TERM:KILL").is_ok());
+    }
+
+    #[test]
+    fn pdeath_signals() {
+        assert_eq!(parse_pdeathsig("SIGKILL"), Ok(Sig::KILL));
+        assert_eq!(parse_pdeathsig("term"), Ok(Sig::TERM));
+        for bad in ["STOP", "CHLD", "SEGV", "ABRT", "0", "NOPE"] {
+            assert!(parse_pdeathsig(bad).is_err(), "{bad}");
         }
     }
 
@@ -368,5 +425,48 @@ mod tests {
     fn a_command_is_never_empty() {
         let command = Command::new("node".into(), ["-v".into()]);
         assert_eq!(command.argv(), ["node", "-v"]);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text near the grammar: digits, units, signs, signal words.
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                ".{0,24}",
+                "[0-9.:+-]{0,24}(ms|s|m|h|)?",
+                "(SIG)?(TERM|KILL|STOP|RTMIN|RTMAX|[0-9]{1,20})([+-][0-9]{1,12})?(:(SIG)?(QUIT|0|[0-9]{1,20}))?",
+            ]
+        }
+
+        fn one_line<T>(result: Result<T, String>) -> Result<(), TestCaseError> {
+            if let Err(why) = result {
+                prop_assert!(!why.is_empty() && !why.contains('\n'), "{why:?}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn durations_are_bounded_or_one_line(text in text()) {
+                match parse_duration(&text) {
+                    Ok(duration) => prop_assert!(duration <= MAX_DURATION),
+                    Err(why) => one_line::<()>(Err(why))?,
+                }
+            }
+
+            #[test]
+            fn signals_rewrites_and_exit_codes_give_a_value_or_one_line(text in text()) {
+                one_line(parse_pdeathsig(&text))?;
+                one_line(parse_rewrite(&text))?;
+                one_line(parse_exit_remap(&text))?;
+                one_line(parse_url(&text))?;
+                one_line(parse_tcp(&text))?;
+                if let Ok((from, _)) = parse_rewrite(&text) {
+                    prop_assert!(from.is_forwardable() && from != Sig::KILL);
+                }
+            }
+        }
     }
 }

@@ -9,15 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Check, Probe};
 use crate::drain;
+use crate::http_head;
 
 /// Where Docker and Kubernetes put the container's own names. The probe
 /// reads it itself: static glibc's getaddrinfo has no timeout and adds
 /// 190 KB, and a DNS client is not worth its code for a local probe.
 const HOSTS: &str = "/etc/hosts";
-
-/// A response larger than this without a complete header block is not a
-/// health endpoint worth waiting for.
-const MAX_HEAD: usize = 16 * 1024;
 
 /// Runs the probe, prints one line, returns 0 (healthy) or 1.
 pub fn run(probe: &Probe) -> u8 {
@@ -25,16 +22,16 @@ pub fn run(probe: &Probe) -> u8 {
     let deadline = start + probe.timeout;
     let verdict = check(probe, deadline);
     let took = start.elapsed().as_millis();
-    match verdict {
-        Ok(what) => {
-            println!("ok: {what} in {took} ms");
-            0
-        }
-        Err(why) => {
-            println!("unhealthy: {why} (after {took} ms)");
-            1
-        }
-    }
+    let (line, code) = match verdict {
+        Ok(what) => (format!("ok: {what} in {took} ms\n"), 0),
+        Err(why) => (format!("unhealthy: {why} (after {took} ms)\n"), 1),
+    };
+    // The verdict is the exit code; a closed or gone stdout must not change it.
+    let mut stdout = std::io::stdout();
+    let _ = stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush());
+    code
 }
 
 fn check(probe: &Probe, deadline: Instant) -> Result<String, String> {
@@ -117,25 +114,8 @@ fn read_status(stream: &mut TcpStream, deadline: Instant) -> Result<u16, String>
             Err(e) => return Err(format!("reading the response failed: {e}")),
         };
         head.extend_from_slice(&chunk[..read]);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(&head) {
-            Ok(httparse::Status::Complete(_)) => {
-                return response
-                    .code
-                    .ok_or_else(|| "response without a status".into())
-            }
-            // The status is known even when the headers overflow our table.
-            Err(httparse::Error::TooManyHeaders) => {
-                return response
-                    .code
-                    .ok_or_else(|| "response without a status".into())
-            }
-            Err(e) => return Err(format!("not an HTTP response: {e}")),
-            Ok(httparse::Status::Partial) if head.len() > MAX_HEAD => {
-                return Err("response headers too large".into())
-            }
-            Ok(httparse::Status::Partial) => {}
+        if let Some(status) = http_head::final_status(&head)? {
+            return Ok(status);
         }
     }
 }

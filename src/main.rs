@@ -8,6 +8,7 @@ mod drain;
 mod error;
 mod event_loop;
 mod health;
+mod http_head;
 mod logging;
 mod reaper;
 mod signals;
@@ -34,30 +35,45 @@ fn run() -> u8 {
         eprintln!("graceinit: unable to block signals: {e}");
         return 1;
     }
-    let code = match cli::parse(std::env::args_os().collect()) {
+    match cli::parse(std::env::args_os().collect()) {
         Ok(Invocation::Print(text)) => {
-            print!("{text}");
-            // Without the std runtime nothing flushes stdout at exit.
-            let _ = std::io::Write::flush(&mut std::io::stdout());
+            say(std::io::stdout(), &text);
             0
         }
         Ok(Invocation::Health(probe)) => {
-            // A probe is an ordinary process: let a timeout's signal end it.
-            let _ = signals::unblock_all();
+            as_ordinary_process();
             health::run(&probe)
         }
-        Ok(Invocation::Drain { undo, drain_file }) => drain::command(undo, &drain_file),
+        Ok(Invocation::Drain { undo, drain_file }) => {
+            as_ordinary_process();
+            drain::command(undo, &drain_file)
+        }
         Ok(Invocation::Run(config)) => {
             logging::init(config.log_level);
             event_loop::run(config).unwrap_or_else(|e| {
-                eprintln!("graceinit: {e}");
+                say(std::io::stderr(), &format!("graceinit: {e}\n"));
                 e.exit_code()
             })
         }
         Err(e) => {
-            eprintln!("graceinit: {e}");
+            say(std::io::stderr(), &format!("graceinit: {e}\n"));
             e.exit_code()
         }
-    };
-    code
+    }
+}
+
+/// Writes and flushes (without the std runtime nothing flushes at exit). A
+/// closed stream or a gone reader loses the text but never changes the exit
+/// code, let alone panics.
+fn say(mut out: impl std::io::Write, text: &str) {
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// `health` and `drain` are ordinary short-lived processes: a timeout's or
+/// an orchestrator's signal ends them, and a write to a gone reader fails
+/// with EPIPE instead of killing them with SIGPIPE.
+fn as_ordinary_process() {
+    // SAFETY: setting a disposition to SIG_IGN runs no code of ours.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let _ = signals::unblock_all();
 }
