@@ -281,8 +281,15 @@ fn value(parser: &mut Parser, flag: &str) -> Result<String, Error> {
         .map_err(|word| Error::Usage(format!("invalid value {word:?} for {flag}: not UTF-8")))
 }
 
+/// dockerd runs its `init-path` with `--version` and parses tini's
+/// `tini version X - git.COMMIT`; the same shape with graceinit's own name
+/// gives `docker info` the commit without claiming to be tini.
 fn version() -> String {
-    format!("graceinit {}\n", env!("CARGO_PKG_VERSION"))
+    format!(
+        "graceinit version {} - git.{}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("GRACEINIT_COMMIT")
+    )
 }
 
 fn push(list: &mut Option<Vec<String>>, value: String) {
@@ -673,6 +680,51 @@ mod tests {
                 "{name} is not in VARIABLES"
             );
         }
+    }
+
+    /// moby's `parseInitVersion` (daemon/info_unix.go), in Rust: the
+    /// version after `tini version `, the commit after ` - git.`; an error
+    /// only when both are missing.
+    fn docker_parse_init_version(output: &str) -> Result<(String, String), String> {
+        let parts: Vec<&str> = output.split(" - ").collect();
+        let mut commit = String::new();
+        if let Some(git) = parts.get(1) {
+            let git: Vec<&str> = git.trim().split('.').collect();
+            if git.len() == 2 && git[0] == "git" {
+                commit = git[1].to_string();
+            }
+        }
+        let version = parts[0].trim().strip_prefix("tini version ").unwrap_or("");
+        if version.is_empty() && commit.is_empty() {
+            return Err(format!("unknown output format: {output}"));
+        }
+        Ok((version.to_string(), commit))
+    }
+
+    #[test]
+    fn version_is_what_docker_parses_as_an_init_version() {
+        // moby's own cases, to show the copy reads like the original.
+        assert_eq!(
+            docker_parse_init_version("tini version 0.13.0 - git.949e6fa"),
+            Ok(("0.13.0".into(), "949e6fa".into()))
+        );
+        assert_eq!(
+            docker_parse_init_version(" - git.949e6fa"),
+            Ok((String::new(), "949e6fa".into()))
+        );
+        assert!(docker_parse_init_version("tini version0.13.2").is_err());
+        assert!(
+            docker_parse_init_version(&format!("graceinit {}\n", env!("CARGO_PKG_VERSION")))
+                .is_err()
+        );
+
+        let printed = version();
+        assert!(printed.starts_with("graceinit version "), "{printed}");
+        assert_eq!(printed.lines().count(), 1, "{printed}");
+        let (_, commit) = docker_parse_init_version(&printed).unwrap();
+        assert_eq!(commit, env!("GRACEINIT_COMMIT"));
+        // Older dockerd slices its 7-character commit to this length.
+        assert!((1..=7).contains(&commit.len()), "{commit}");
     }
 
     #[test]
