@@ -32,7 +32,10 @@ fn run() -> u8 {
     // First, before anything could fork or start a thread: route every
     // signal to the signalfd, so none is lost or acted on by default.
     if let Err(e) = signals::block_routed() {
-        eprintln!("graceinit: unable to block signals: {e}");
+        say(
+            std::io::stderr(),
+            &format!("graceinit: unable to block signals: {e}\n"),
+        );
         return 1;
     }
     match cli::parse(std::env::args_os().collect()) {
