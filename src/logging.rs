@@ -42,21 +42,25 @@ struct Stderr {
     /// second open of /proc/self/fd/2), so that O_NONBLOCK never lands on
     /// the description the app shares: the app would get EAGAIN.
     own: Option<OwnedFd>,
+    /// fd 2, or -1 when it was closed at start: a descriptor opened later
+    /// under that number (a marker file, /proc) must never get log lines.
+    stderr: RawFd,
     dropped: u64,
 }
 
 impl Stderr {
     fn open() -> Self {
+        // SAFETY: F_GETFD only asks whether the descriptor is open.
+        let open = unsafe { libc::fcntl(libc::STDERR_FILENO, libc::F_GETFD) } != -1;
         Stderr {
             own: reopen_pipe_nonblocking(libc::STDERR_FILENO),
+            stderr: if open { libc::STDERR_FILENO } else { -1 },
             dropped: 0,
         }
     }
 
     fn fd(&self) -> RawFd {
-        self.own
-            .as_ref()
-            .map_or(libc::STDERR_FILENO, AsRawFd::as_raw_fd)
+        self.own.as_ref().map_or(self.stderr, AsRawFd::as_raw_fd)
     }
 
     /// Writes `line` in one go if that cannot block; false if it was not
@@ -152,6 +156,7 @@ mod tests {
         let (read, write) = pipe();
         let mut out = Stderr {
             own: reopen_pipe_nonblocking(write.as_raw_fd()),
+            stderr: -1,
             dropped: 0,
         };
         assert!(out.own.is_some());
@@ -192,6 +197,7 @@ mod tests {
         drop(read);
         let mut out = Stderr {
             own: None,
+            stderr: -1,
             dropped: 0,
         };
         // Through the shared descriptor (no reopen), as without /proc.
@@ -201,6 +207,10 @@ mod tests {
         assert_eq!(out.fd(), raw);
         out.write_all(b"lost\n").unwrap();
         assert_eq!(out.dropped, 1);
+        // A closed stderr drops too.
+        out.own = None;
+        out.write_all(b"lost\n").unwrap();
+        assert_eq!(out.dropped, 2);
     }
 
     #[test]
