@@ -19,6 +19,7 @@ mod exit_codes;
 mod forwarding;
 mod harness;
 mod health;
+mod hostile;
 mod leftovers;
 mod logs;
 mod reaping;
