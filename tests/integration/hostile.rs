@@ -552,7 +552,8 @@ fn signal_storm_during_double_forks(signals: usize, orphans: usize, bound_kb: u6
     let pid1 = run.pid1();
     let before = settled_rss(pid1);
     let rt = libc::SIGRTMIN() + 1;
-    let chunk = 1_000;
+    // Within the real-time queue limit (RLIMIT_SIGPENDING, per user).
+    let chunk = 10_000;
     let mut sent = 0;
     let delivered = |run: &Running| {
         run.out
@@ -580,8 +581,10 @@ fn signal_storm_during_double_forks(signals: usize, orphans: usize, bound_kb: u6
         after <= before + bound_kb,
         "VmRSS {before} kB -> {after} kB"
     );
+    let stop = std::time::Instant::now();
     run.kill(libc::SIGRTMIN() + 2);
     assert_eq!(run.wait(), 0, "{}", run.report());
+    eprintln!("stop in {:?}, zombies left 0", stop.elapsed());
     assert!(names(&run, app).iter().any(|n| n == "RTMIN+1"));
 }
 
@@ -619,4 +622,33 @@ fn full_memory_flat_under_ten_million_stop_signals() {
 #[ignore = "full-size attack: minutes of CPU"]
 fn full_signal_storm_during_double_forks() {
     signal_storm_during_double_forks(500_000, 10_000, 64);
+}
+
+/// Full size: 200,000 orphans, no zombie left.
+#[test]
+#[ignore = "full-size attack: minutes of CPU"]
+fn full_two_hundred_thousand_orphans() {
+    let started = std::time::Instant::now();
+    let mut run = Setup::graceinit(&[
+        "--",
+        &example("orphans"),
+        "make",
+        "200000",
+        "--count-zombies",
+        "--settle",
+        "20000",
+    ])
+    .start();
+    let limit = Duration::from_secs(600);
+    let zombies = run
+        .line_within(|l| l.starts_with("zombies "), limit)
+        .unwrap_or_else(|| panic!("no zombie count\n{}", run.report()));
+    let pid1 = run.pid1();
+    let rss = settled_rss(pid1);
+    eprintln!(
+        "200000 orphans in {:?}: {zombies}, VmRSS {rss} kB",
+        started.elapsed()
+    );
+    assert_eq!(zombies, "zombies 0");
+    assert_eq!(run.wait(), 0, "{}", run.report());
 }
