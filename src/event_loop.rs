@@ -118,17 +118,16 @@ impl EventLoop {
                 self.pending_signals(&mut signals);
             }
             let now = Instant::now();
-            let mut children_changed = false;
+            // Reaped first: a signal of the same batch is decided knowing
+            // whether the child has just stopped or exited.
+            if signals.contains(&Sig::CHLD) {
+                actions.extend(self.reap(now));
+            }
             for &sig in &signals {
-                if sig == Sig::CHLD {
-                    children_changed = true;
-                } else {
+                if sig != Sig::CHLD {
                     info!("received {sig}");
                     actions.extend(self.supervisor.on_signal(sig, now));
                 }
-            }
-            if children_changed {
-                actions.extend(self.reap(now));
             }
             actions.extend(self.supervisor.on_time(Instant::now()));
             for action in actions.drain(..) {

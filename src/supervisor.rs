@@ -214,6 +214,11 @@ impl Supervisor {
             Some(ChildEvent::Exited(status)) => {
                 return self.on_child_exit(status, others_alive, now)
             }
+            // Stopped after the stop signal was sent (or while it was on
+            // its way): it can only act on it once running again.
+            Some(ChildEvent::Stopped) if matches!(self.phase, Phase::Stopping { .. }) => {
+                return vec![Action::Continue(self.forward_target())];
+            }
             Some(ChildEvent::Stopped) => self.child_stopped = true,
             Some(ChildEvent::Continued) => self.child_stopped = false,
             None => {}
@@ -307,11 +312,7 @@ impl Supervisor {
             // for a process without a handler: only SIGSTOP stops it.
             sent = Sig::STOP;
         }
-        let target = if self.policy.single_child {
-            Target::Process(self.child)
-        } else {
-            Target::Group(self.child)
-        };
+        let target = self.forward_target();
         let mut actions = vec![Action::Forward {
             received,
             sent,
@@ -347,6 +348,14 @@ impl Supervisor {
             status.code()
         };
         self.policy.exit_remap.apply(code)
+    }
+
+    fn forward_target(&self) -> Target {
+        if self.policy.single_child {
+            Target::Process(self.child)
+        } else {
+            Target::Group(self.child)
+        }
     }
 
     /// After the child is gone: as PID 1 the whole container, otherwise what
@@ -725,6 +734,13 @@ mod tests {
         sup.on_reaped(Some(ChildEvent::Stopped), false, t0);
         sup.on_reaped(Some(ChildEvent::Continued), false, t0);
         assert_eq!(sup.on_signal(Sig::INT, t0), [forward(Sig::INT, Sig::INT)]);
+        // Stopped just after the stop signal went out: continued then.
+        let mut sup = pid1(policy());
+        sup.on_signal(Sig::TERM, t0);
+        assert_eq!(
+            sup.on_reaped(Some(ChildEvent::Stopped), false, t0),
+            [Action::Continue(Target::Group(CHILD))]
+        );
         // Other signals stay pending like in any shell.
         let mut sup = pid1(policy());
         sup.on_reaped(Some(ChildEvent::Stopped), false, t0);
