@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn, Level};
+use log::{debug, info, warn, Level, LevelFilter};
 use nix::errno::Errno;
 
 use crate::config::{format_duration, Config};
@@ -140,12 +140,13 @@ impl EventLoop {
         }
     }
 
-    /// Every signal queued on the signalfd, in arrival order, but those
-    /// graceinit raised on itself. One read takes up to a batch, so the
-    /// usual wake-up costs one system call, not a second one that only
-    /// learns the queue is empty.
+    /// Up to a batch of the signals queued on the signalfd, in arrival
+    /// order, but those graceinit raised on itself. One read per wake-up:
+    /// a burst is taken a batch at a time, so the signals and actions of
+    /// one turn never outgrow the batch (thousands of queued real-time
+    /// signals would otherwise grow both Vecs for good).
     fn pending_signals(&mut self, signals: &mut Vec<Sig>) {
-        loop {
+        let read = loop {
             // SAFETY: the kernel writes whole siginfo records into `batch`,
             // at most its size.
             let read = unsafe {
@@ -155,28 +156,26 @@ impl EventLoop {
                     std::mem::size_of_val(&*self.batch),
                 )
             };
-            let Ok(bytes) = usize::try_from(read) else {
-                match Errno::last() {
-                    Errno::EAGAIN => {}
-                    Errno::EINTR => continue,
-                    e => warn!("cannot read signalfd: {e}"),
-                }
-                return;
-            };
-            let count = bytes / std::mem::size_of::<libc::signalfd_siginfo>();
-            let own_pid = self.own_pid;
-            // Not logged: a SIGPIPE from a log line would log again.
-            signals.extend(
-                self.batch[..count]
-                    .iter()
-                    .filter(|info| !signals::raised_by_self(info, own_pid))
-                    .map(|info| Sig(info.ssi_signo as i32)),
-            );
-            // The fd blocks: read on only when more is surely queued.
-            if count < BATCH || !self.poll_for(Duration::ZERO) {
-                return;
+            if read != -1 || Errno::last() != Errno::EINTR {
+                break read;
             }
-        }
+        };
+        let Ok(bytes) = usize::try_from(read) else {
+            let e = Errno::last();
+            if e != Errno::EAGAIN {
+                warn!("cannot read signalfd: {e}");
+            }
+            return;
+        };
+        let count = bytes / std::mem::size_of::<libc::signalfd_siginfo>();
+        let own_pid = self.own_pid;
+        // Not logged: a SIGPIPE from a log line would log again.
+        signals.extend(
+            self.batch[..count]
+                .iter()
+                .filter(|info| !signals::raised_by_self(info, own_pid))
+                .map(|info| Sig(info.ssi_signo as i32)),
+        );
     }
 
     /// Sleeps until a signal is pending or the next deadline has passed;
@@ -280,7 +279,7 @@ impl EventLoop {
             },
             Action::Drop(_) | Action::EndDrain { .. } | Action::Exit(_) => Outcome::Nothing,
         };
-        for (level, line) in log_lines(&action, &outcome, &self.drain_file) {
+        for (level, line) in log_lines(&action, &outcome, &self.drain_file, log::max_level()) {
             log::log!(level, "{line}");
         }
         match action {
@@ -290,95 +289,139 @@ impl EventLoop {
     }
 }
 
-/// How an action and what came of it are told in the log.
+/// How an action and what came of it are told in the log: the lines at
+/// `max` or more important. Lines past `max` are not even formatted, which
+/// would cost more than the forward itself.
 fn log_lines(
     action: &Action,
     outcome: &Outcome,
     drain_file: &std::path::Path,
+    max: LevelFilter,
 ) -> Vec<(Level, String)> {
     let mut lines = Vec::new();
+    let mut say = |level: Level, text: std::fmt::Arguments<'_>| {
+        if level <= max {
+            lines.push((level, text.to_string()));
+        }
+    };
+    let file = drain_file.display();
     match (*action, outcome) {
-        (Action::Forward { sent, target, .. }, Outcome::Sent(Err(Errno::ESRCH))) => {
-            // The group can be gone a moment before its SIGCHLD arrives.
-            lines.push((Level::Debug, format!("{sent} not forwarded: {target} is gone")));
-        }
-        (Action::Forward { sent, target, .. }, Outcome::Sent(Err(e))) => {
-            lines.push((Level::Warn, format!("cannot forward {sent} to {target}: {e}")));
-        }
-        (Action::Forward { received, sent, target }, _) if received == sent => {
-            lines.push((Level::Info, format!("forwarded {sent} to {target}")));
-        }
-        (Action::Forward { received, sent, target }, _) => {
-            lines.push((Level::Info, format!("forwarded {received} as {sent} to {target}")));
-        }
-        (Action::Continue(target), Outcome::Sent(result)) => lines.push((
+        // The group can be gone a moment before its SIGCHLD arrives.
+        (Action::Forward { sent, target, .. }, Outcome::Sent(Err(Errno::ESRCH))) => say(
             Level::Debug,
-            match result {
-                Ok(()) => format!("sent SIGCONT to {target}, so a stopped process acts on it"),
-                Err(e) => format!("cannot send SIGCONT to {target}: {e}"),
+            format_args!("{sent} not forwarded: {target} is gone"),
+        ),
+        (Action::Forward { sent, target, .. }, Outcome::Sent(Err(e))) => say(
+            Level::Warn,
+            format_args!("cannot forward {sent} to {target}: {e}"),
+        ),
+        (
+            Action::Forward {
+                received,
+                sent,
+                target,
             },
-        )),
-        (Action::Drop(sig), _) => {
-            lines.push((Level::Info, format!("dropped {sig} (rewritten to 0)")));
-        }
+            _,
+        ) if received == sent => say(Level::Info, format_args!("forwarded {sent} to {target}")),
+        (
+            Action::Forward {
+                received,
+                sent,
+                target,
+            },
+            _,
+        ) => say(
+            Level::Info,
+            format_args!("forwarded {received} as {sent} to {target}"),
+        ),
+        (Action::Continue(target), Outcome::Sent(Ok(()))) => say(
+            Level::Debug,
+            format_args!("sent SIGCONT to {target}, so a stopped process acts on the signal"),
+        ),
+        (Action::Continue(target), Outcome::Sent(Err(e))) => say(
+            Level::Debug,
+            format_args!("cannot send SIGCONT to {target}: {e}"),
+        ),
+        (Action::Drop(sig), _) => say(Level::Info, format_args!("dropped {sig} (rewritten to 0)")),
         (Action::StartDrain(delay), Outcome::Marked(marked)) => {
-            let file = drain_file.display();
+            let delay = format_duration(delay);
             match marked {
-                Err(e) => lines.push((
+                Err(e) => say(
                     Level::Warn,
-                    format!("cannot create drain marker {file}: {e}; health checks will not see the drain (mount a tmpfs there)"),
-                )),
-                Ok(Marked { warning: Some(warning), .. }) => lines.push((Level::Warn, warning.clone())),
+                    format_args!(
+                        "cannot create drain marker {file}: {e}; health checks will not see \
+                         the drain (mount a tmpfs there)"
+                    ),
+                ),
+                Ok(Marked {
+                    warning: Some(warning),
+                    ..
+                }) => say(Level::Warn, format_args!("{warning}")),
                 Ok(_) => {}
             }
-            let line = match marked {
-                Ok(Marked { age: Some(age), .. }) => format!(
-                    "drain marker {file} made {} ago: draining for what remains of {} before forwarding SIGTERM",
-                    format_duration(*age),
-                    format_duration(delay)
+            match marked {
+                Ok(Marked { age: Some(age), .. }) => say(
+                    Level::Info,
+                    format_args!(
+                        "drain marker {file} made {} ago: draining for what remains of {delay} \
+                         before forwarding SIGTERM",
+                        format_duration(*age)
+                    ),
                 ),
-                _ => format!(
-                    "draining for {} before forwarding SIGTERM",
-                    format_duration(delay)
+                _ => say(
+                    Level::Info,
+                    format_args!("draining for {delay} before forwarding SIGTERM"),
                 ),
-            };
-            lines.push((Level::Info, line));
+            }
         }
-        (Action::EndDrain { elapsed }, _) => {
-            lines.push((Level::Info, format!("drain over after {}", format_duration(elapsed))));
-        }
-        (Action::TermLeftovers { target, grace }, Outcome::Sent(result)) => lines.push(match result {
-            Ok(()) => (
-                Level::Info,
-                format!(
-                    "sent SIGTERM to {target}, the processes left after the child; waiting up to {}",
-                    format_duration(grace)
-                ),
+        (Action::EndDrain { elapsed }, _) => say(
+            Level::Info,
+            format_args!("drain over after {}", format_duration(elapsed)),
+        ),
+        (Action::TermLeftovers { target, grace }, Outcome::Sent(Ok(()))) => say(
+            Level::Info,
+            format_args!(
+                "sent SIGTERM to {target}, the processes left after the child; waiting up to {}",
+                format_duration(grace)
             ),
-            Err(e) => (Level::Debug, format!("cannot send SIGTERM to {target}: {e}")),
-        }),
+        ),
+        (Action::TermLeftovers { target, .. }, Outcome::Sent(Err(e))) => say(
+            Level::Debug,
+            format_args!("cannot send SIGTERM to {target}: {e}"),
+        ),
         (Action::Kill { target, reason }, Outcome::Killed { survivors, result }) => {
             if let Err(e) = result {
-                lines.push((Level::Debug, format!("cannot kill {target}: {e}")));
+                say(Level::Debug, format_args!("cannot kill {target}: {e}"));
             }
             let list = match survivors {
                 None => "unknown".to_string(),
                 Some(pids) if pids.is_empty() => "none".to_string(),
-                Some(pids) => pids.iter().map(i32::to_string).collect::<Vec<_>>().join(" "),
+                Some(pids) => pids
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
             };
-            let line = match reason {
-                KillReason::StopTimeout(after) => format!(
-                    "app still running {} after the stop signal: killed {target}; survivors: {list}",
-                    format_duration(after)
+            match reason {
+                KillReason::StopTimeout(after) => say(
+                    Level::Warn,
+                    format_args!(
+                        "app still running {} after the stop signal: killed {target}; \
+                         survivors: {list}",
+                        format_duration(after)
+                    ),
                 ),
-                KillReason::LeftoverGrace(grace) => format!(
-                    "processes left after the child did not exit within {}: killed {target}; survivors: {list}",
-                    format_duration(grace)
+                KillReason::LeftoverGrace(grace) => say(
+                    Level::Warn,
+                    format_args!(
+                        "processes left after the child did not exit within {}: killed \
+                         {target}; survivors: {list}",
+                        format_duration(grace)
+                    ),
                 ),
-            };
-            lines.push((Level::Warn, line));
+            }
         }
-        (Action::Exit(code), _) => lines.push((Level::Info, format!("exiting with code {code}"))),
+        (Action::Exit(code), _) => say(Level::Info, format_args!("exiting with code {code}")),
         _ => {}
     }
     lines
@@ -427,7 +470,12 @@ mod tests {
     use super::*;
 
     fn lines(action: Action, outcome: Outcome) -> Vec<(Level, String)> {
-        log_lines(&action, &outcome, std::path::Path::new("/tmp/m"))
+        log_lines(
+            &action,
+            &outcome,
+            std::path::Path::new("/tmp/m"),
+            LevelFilter::Trace,
+        )
     }
 
     #[test]
