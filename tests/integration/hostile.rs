@@ -350,17 +350,20 @@ fn storm_one_for_one(pid: i32, sigs: &[i32], count: usize) {
     }
 }
 
+/// VmRSS of host pid `pid` in kB.
+fn rss_now(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+}
+
 /// VmRSS of host pid `pid` in kB, once graceinit has caught up: two reads
 /// 50 ms apart agree.
 fn settled_rss(pid: i32) -> u64 {
-    let read = || {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
-    };
+    let read = || rss_now(pid);
     let mut before = read();
     let mut rss = before;
     wait_until("graceinit's memory to settle", LIMIT, || {
@@ -639,14 +642,17 @@ fn full_two_hundred_thousand_orphans() {
         "20000",
     ])
     .start();
+    let pid1 = run.pid1();
+    let before = rss_now(pid1);
     let limit = Duration::from_secs(600);
+    run.line_within(|l| l == "created 200000", limit)
+        .unwrap_or_else(|| panic!("orphans not made\n{}", run.report()));
+    let after = rss_now(pid1);
     let zombies = run
         .line_within(|l| l.starts_with("zombies "), limit)
         .unwrap_or_else(|| panic!("no zombie count\n{}", run.report()));
-    let pid1 = run.pid1();
-    let rss = settled_rss(pid1);
     eprintln!(
-        "200000 orphans in {:?}: {zombies}, VmRSS {rss} kB",
+        "200000 orphans in {:?}: {zombies}, VmRSS {before} kB -> {after} kB",
         started.elapsed()
     );
     assert_eq!(zombies, "zombies 0");
