@@ -161,8 +161,8 @@ pub type ExitRemap = Remap<u8>;
 
 /// Parses one `FROM:TO` pair; `TO` may be 0 (drop). `FROM` must be a
 /// signal graceinit can receive and forward: not KILL or STOP (never
-/// delivered to a handler), CHLD (graceinit's own) or a fault signal (it
-/// describes graceinit itself).
+/// delivered to a handler), CHLD (graceinit's own) or a fault signal (SPEC
+/// §2: one that describes a crash is no signal to rewrite).
 pub fn parse_rewrite(pair: &str) -> Result<(Sig, Sig), String> {
     let (from, to) = pair
         .split_once(':')
@@ -170,9 +170,12 @@ pub fn parse_rewrite(pair: &str) -> Result<(Sig, Sig), String> {
     let from_sig = Sig::parse(from)
         .filter(|s| s.0 != 0)
         .ok_or_else(|| format!("unknown signal '{from}'"))?;
-    if matches!(from_sig.0, libc::SIGKILL | libc::SIGSTOP) || !from_sig.is_forwardable() {
+    if matches!(from_sig.0, libc::SIGKILL | libc::SIGSTOP)
+        || !from_sig.is_forwardable()
+        || from_sig.is_fault()
+    {
         return Err(format!(
-            "{from_sig} is never forwarded, so it cannot be rewritten (KILL, STOP, CHLD and the fault signals)"
+            "{from_sig} cannot be rewritten (KILL, STOP, CHLD and the fault signals)"
         ));
     }
     let to_sig = Sig::parse(to).ok_or_else(|| format!("unknown signal '{to}'"))?;
@@ -187,7 +190,7 @@ pub fn parse_pdeathsig(text: &str) -> Result<Sig, String> {
     let sig = Sig::parse(text)
         .filter(|s| s.0 != 0)
         .ok_or_else(|| format!("unknown signal '{text}'"))?;
-    if sig.0 == libc::SIGSTOP || !sig.is_forwardable() {
+    if sig.0 == libc::SIGSTOP || !sig.is_forwardable() || sig.is_fault() {
         return Err(format!(
             "{sig} cannot be the parent-death signal (STOP, CHLD and the fault signals)"
         ));

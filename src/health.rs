@@ -35,7 +35,7 @@ pub fn run(probe: &Probe) -> u8 {
 }
 
 fn check(probe: &Probe, deadline: Instant) -> Result<String, String> {
-    if drain::is_marked(&probe.drain_file) {
+    if drain::is_marked(&probe.drain_file)? {
         return Err(format!("draining (marker {})", probe.drain_file.display()));
     }
     match &probe.check {

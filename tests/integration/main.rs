@@ -18,6 +18,7 @@ mod exit_codes;
 mod forwarding;
 mod harness;
 mod health;
+mod hostile;
 mod hostile_input;
 mod hosts_file;
 mod leftovers;
