@@ -22,3 +22,4 @@ mod health;
 mod leftovers;
 mod logs;
 mod reaping;
+mod spawning;
