@@ -11,7 +11,7 @@
 //! needed. The costs measured: docs/benchmarks-notes.md.
 
 use std::ffi::{c_char, c_int, c_void, CString, OsStr, OsString};
-use std::io::{self, Read};
+use std::io;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 
@@ -286,19 +286,47 @@ fn consume_own(signal: c_int) {
 }
 
 /// The signals set to SIG_IGN now, inherited from whoever started
-/// graceinit: one read of /proc/self/status instead of asking 62 times.
-/// Without /proc (or with no fd left), every disposition is reset.
+/// graceinit: one read of /proc/self/status (3.5 µs) instead of asking 62
+/// times (7 µs). Without /proc (or with no fd left), every disposition is
+/// reset.
 fn ignored_signals() -> u64 {
-    let all = !(1 << (libc::SIGKILL - 1) | 1 << (libc::SIGSTOP - 1));
-    let mut status = [0u8; 4096];
-    let read = std::fs::File::open("/proc/self/status").and_then(|mut f| f.read(&mut status));
-    let Ok(len) = read else { return all };
-    status[..len]
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"SigIgn:"))
-        .and_then(|hex| std::str::from_utf8(hex).ok())
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .unwrap_or(all)
+    const ALL: u64 = !(1 << (libc::SIGKILL - 1) | 1 << (libc::SIGSTOP - 1));
+    const KEY: &[u8] = b"\nSigIgn:\t";
+    let mut status = MaybeUninit::<[u8; 4096]>::uninit();
+    // SAFETY: the kernel writes at most the buffer's size, and only the
+    // bytes it wrote are read; memmem gets both lengths.
+    unsafe {
+        let fd = libc::open(
+            c"/proc/self/status".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd == -1 {
+            return ALL;
+        }
+        let read = libc::read(fd, status.as_mut_ptr().cast(), 4096);
+        libc::close(fd);
+        let Ok(len) = usize::try_from(read) else {
+            return ALL;
+        };
+        let text = std::slice::from_raw_parts(status.as_ptr().cast::<u8>(), len);
+        // glibc's memmem, not a generic slice search: that cost 7,000
+        // instructions here, an eighth of graceinit's start-up.
+        let at = libc::memmem(text.as_ptr().cast(), len, KEY.as_ptr().cast(), KEY.len());
+        if at.is_null() {
+            return ALL;
+        }
+        let start = at as usize - text.as_ptr() as usize + KEY.len();
+        text.get(start..start + 16)
+            .and_then(parse_hex)
+            .unwrap_or(ALL)
+    }
+}
+
+/// 16 hex digits, as /proc prints a signal mask.
+fn parse_hex(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0, |mask, &digit| {
+        Some(mask << 4 | u64::from(char::from(digit).to_digit(16)?))
+    })
 }
 
 /// execvp reports EACCES when some PATH directory cannot be searched, even
@@ -366,6 +394,21 @@ mod tests {
         // An explicit path is not searched on PATH.
         let explicit = not_found_on_path(OsStr::new("./graceinit-no-such-command"), denied());
         assert_eq!(explicit.kind(), io::ErrorKind::PermissionDenied);
+    }
+
+    #[test]
+    fn reads_the_ignored_mask() {
+        assert_eq!(parse_hex(b"0000000000001001"), Some(0x1001));
+        assert_eq!(parse_hex(b"00000000000010x1"), None);
+        // SAFETY: a plain signal() on the test thread, restored at once.
+        let ignored = unsafe {
+            let old = libc::signal(libc::SIGWINCH, libc::SIG_IGN);
+            let ignored = ignored_signals();
+            libc::signal(libc::SIGWINCH, old);
+            ignored
+        };
+        assert_ne!(ignored & 1 << (libc::SIGWINCH - 1), 0, "{ignored:x}");
+        assert_eq!(ignored & 1 << (libc::SIGKILL - 1), 0, "{ignored:x}");
     }
 
     #[test]
