@@ -10,7 +10,7 @@
 //! failure by writing the errno into the parent's memory, so no pipe is
 //! needed. The costs measured: docs/benchmarks-notes.md.
 
-use std::ffi::{c_char, c_int, c_void, CString, OsStr, OsString};
+use std::ffi::{c_char, c_int, c_void, OsStr, OsString};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
@@ -91,66 +91,97 @@ enum Step {
     Exec,
 }
 
-/// Everything exec needs, as C strings, before the child exists.
+/// Everything exec needs, as C strings, before the child exists: one
+/// buffer of NUL-terminated strings and one array of pointers into it
+/// (two allocations, whatever the number of arguments).
 struct Plan {
-    /// The paths to try in order: the program itself if it names a path,
-    /// else each PATH directory joined with it (execvp's search).
-    candidates: Vec<CString>,
-    _args: Vec<CString>,
-    argv: Vec<*const c_char>,
-    /// `/bin/sh CANDIDATE ARGS...`, for a file without a `#!` line
-    /// (ENOEXEC), as execvp runs it; slot 1 is filled in by the child.
-    sh_argv: Vec<*const c_char>,
+    _strings: Vec<u8>,
+    /// `argv` (NULL-terminated), then `/bin/sh CANDIDATE ARGS... NULL` for a
+    /// file without a `#!` line (ENOEXEC), as execvp runs it (slot 1 is
+    /// filled in by the child), then the paths to try in order: the program
+    /// itself if it names a path, else each PATH directory joined with it.
+    pointers: Vec<*const c_char>,
+    args: usize,
 }
 
 const SH: &std::ffi::CStr = c"/bin/sh";
 
 impl Plan {
     fn new(program: &OsStr, args: &[OsString]) -> io::Result<Plan> {
-        let c = |s: &OsStr| {
-            CString::new(s.as_bytes()).map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidInput, "argument contains a NUL byte")
-            })
-        };
         let name = program.as_bytes();
-        let candidates = if name.contains(&b'/') {
-            vec![c(program)?]
-        } else if name.is_empty() {
-            Vec::new()
-        } else {
-            // glibc's default when PATH is unset; an empty entry is ".".
-            let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
-            path.as_bytes()
-                .split(|&b| b == b':')
-                .map(|dir| {
-                    let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-                    let mut joined = Vec::with_capacity(dir.len() + 1 + name.len());
-                    joined.extend_from_slice(dir);
-                    joined.push(b'/');
-                    joined.extend_from_slice(name);
-                    c(OsStr::from_bytes(&joined))
-                })
-                .collect::<io::Result<_>>()?
+        let argv = std::iter::once(program.as_bytes()).chain(args.iter().map(|a| a.as_bytes()));
+        if argv.clone().any(|arg| arg.contains(&0)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "argument contains a NUL byte",
+            ));
+        }
+        // glibc's default when PATH is unset; an empty entry is ".".
+        let path = std::env::var_os("PATH");
+        let path = path
+            .as_deref()
+            .map_or(&b"/bin:/usr/bin"[..], OsStr::as_bytes);
+        let dirs = match name {
+            [] => None,
+            _ if name.contains(&b'/') => None,
+            _ => Some(path.split(|&b| b == b':')),
         };
-        let owned = std::iter::once(program)
-            .chain(args.iter().map(OsString::as_os_str))
-            .map(c)
-            .collect::<io::Result<Vec<_>>>()?;
-        let argv: Vec<_> = owned
-            .iter()
-            .map(|a| a.as_ptr())
-            .chain([std::ptr::null()])
-            .collect();
-        let sh_argv = [SH.as_ptr(), std::ptr::null()]
-            .into_iter()
-            .chain(argv[1..].iter().copied())
-            .collect();
+        let size = argv.clone().map(|a| a.len() + 1).sum::<usize>()
+            + dirs
+                .clone()
+                .map_or(0, |d| d.map(|dir| dir.len() + name.len() + 3).sum());
+        let mut strings = Vec::with_capacity(size);
+        let mut offsets = Vec::with_capacity(args.len() + 8);
+        for arg in argv {
+            offsets.push(strings.len());
+            strings.extend_from_slice(arg);
+            strings.push(0);
+        }
+        let mut candidates = Vec::new();
+        match dirs {
+            Some(dirs) => {
+                for dir in dirs {
+                    candidates.push(strings.len());
+                    strings.extend_from_slice(if dir.is_empty() { b"." } else { dir });
+                    strings.push(b'/');
+                    strings.extend_from_slice(name);
+                    strings.push(0);
+                }
+            }
+            // An explicit path is the only candidate (an empty name: none).
+            None if !name.is_empty() => candidates.push(0),
+            None => {}
+        }
+        // No reallocation from here on: the pointers stay valid.
+        let base = strings.as_ptr().cast::<c_char>();
+        // SAFETY: every offset is inside `strings`.
+        let at = |offset: usize| unsafe { base.add(offset) };
+        let null = std::ptr::null();
+        let mut pointers = Vec::with_capacity(2 * offsets.len() + 3 + candidates.len());
+        pointers.extend(offsets.iter().map(|&o| at(o)));
+        pointers.push(null);
+        pointers.extend([SH.as_ptr(), null]);
+        pointers.extend(offsets[1..].iter().map(|&o| at(o)));
+        pointers.push(null);
+        pointers.extend(candidates.iter().map(|&o| at(o)));
         Ok(Plan {
-            candidates,
-            _args: owned,
-            argv,
-            sh_argv,
+            _strings: strings,
+            pointers,
+            args: offsets.len(),
         })
+    }
+
+    fn argv(&self) -> *const *const c_char {
+        self.pointers.as_ptr()
+    }
+
+    /// The `/bin/sh` argv, whose slot 1 the child sets.
+    fn sh_argv(&mut self) -> &mut [*const c_char] {
+        &mut self.pointers[self.args + 1..2 * self.args + 3]
+    }
+
+    fn candidates(&self) -> &[*const c_char] {
+        &self.pointers[2 * self.args + 3..]
     }
 }
 
@@ -203,19 +234,15 @@ unsafe fn fail(shared: *mut Shared, step: Step, errno: c_int) -> ! {
 /// # Safety
 /// Only in the child: it writes into the plan's `sh_argv`.
 unsafe fn exec_search(plan: &mut Plan) -> c_int {
-    let Plan {
-        candidates,
-        argv,
-        sh_argv,
-        ..
-    } = plan;
     let mut got_eacces = false;
     let mut last = libc::ENOENT;
-    for candidate in candidates.iter() {
-        libc::execve(candidate.as_ptr(), argv.as_ptr(), environ);
+    for i in 0..plan.candidates().len() {
+        let candidate = plan.candidates()[i];
+        libc::execve(candidate, plan.argv(), environ);
         last = errno();
         if last == libc::ENOEXEC {
-            sh_argv[1] = candidate.as_ptr();
+            let sh_argv = plan.sh_argv();
+            sh_argv[1] = candidate;
             libc::execve(SH.as_ptr(), sh_argv.as_ptr(), environ);
             last = errno();
         }
@@ -291,10 +318,9 @@ fn consume_own(signal: c_int) {
 /// reset.
 fn ignored_signals() -> u64 {
     const ALL: u64 = !(1 << (libc::SIGKILL - 1) | 1 << (libc::SIGSTOP - 1));
-    const KEY: &[u8] = b"\nSigIgn:\t";
     let mut status = MaybeUninit::<[u8; 4096]>::uninit();
     // SAFETY: the kernel writes at most the buffer's size, and only the
-    // bytes it wrote are read; memmem gets both lengths.
+    // bytes it wrote are read.
     unsafe {
         let fd = libc::open(
             c"/proc/self/status".as_ptr(),
@@ -309,16 +335,26 @@ fn ignored_signals() -> u64 {
             return ALL;
         };
         let text = std::slice::from_raw_parts(status.as_ptr().cast::<u8>(), len);
-        // glibc's memmem, not a generic slice search: that cost 7,000
-        // instructions here, an eighth of graceinit's start-up.
-        let at = libc::memmem(text.as_ptr().cast(), len, KEY.as_ptr().cast(), KEY.len());
+        sig_ign(text).unwrap_or(ALL)
+    }
+}
+
+/// The hex digits of the `SigIgn:` line. An upper-case I is rare in
+/// /proc/self/status, so glibc's memchr for it jumps straight there: a
+/// generic substring search over the 1.4 KB cost 1,500 instructions, a
+/// line-by-line split 7,000, this about 200.
+fn sig_ign(mut text: &[u8]) -> Option<u64> {
+    loop {
+        // SAFETY: memchr reads at most `text.len()` bytes of `text`.
+        let at = unsafe { libc::memchr(text.as_ptr().cast(), c_int::from(b'I'), text.len()) };
         if at.is_null() {
-            return ALL;
+            return None;
         }
-        let start = at as usize - text.as_ptr() as usize + KEY.len();
-        text.get(start..start + 16)
-            .and_then(parse_hex)
-            .unwrap_or(ALL)
+        let i = at as usize - text.as_ptr() as usize;
+        if text[..i].ends_with(b"\nSig") && text[i..].starts_with(b"Ign:\t") {
+            return text.get(i + 5..i + 21).and_then(parse_hex);
+        }
+        text = &text[i + 1..];
     }
 }
 
@@ -412,21 +448,35 @@ mod tests {
     }
 
     #[test]
+    fn finds_sig_ign_among_other_lines() {
+        let status = b"Name:\tInit\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001000\nX: I\n";
+        assert_eq!(sig_ign(status), Some(0x1000));
+        assert_eq!(sig_ign(b"Name:\tI\nSigIgn:\t00"), None);
+        assert_eq!(sig_ign(b"Name:\tx\n"), None);
+    }
+
+    #[test]
     fn plan_searches_path_like_execvp() {
+        let text = |p: *const c_char| unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
         let plan = Plan::new(OsStr::new("app"), &["x".into()]).unwrap();
         let path = std::env::var_os("PATH").unwrap_or_default();
-        assert_eq!(
-            plan.candidates.len(),
-            path.as_bytes().split(|&b| b == b':').count()
-        );
-        assert!(plan.candidates[0].as_bytes().ends_with(b"/app"));
-        assert_eq!(plan.argv.len(), 3);
-        assert!(plan.argv[2].is_null() && plan.sh_argv.len() == 4);
+        let dirs = path.as_bytes().split(|&b| b == b':').count();
+        assert_eq!(plan.candidates().len(), dirs);
+        assert!(text(plan.candidates()[0]).ends_with(b"/app"));
+        // SAFETY: argv is NULL-terminated, two words long.
+        let argv = unsafe { std::slice::from_raw_parts(plan.argv(), 3) };
+        assert_eq!((text(argv[0]), text(argv[1])), (&b"app"[..], &b"x"[..]));
+        assert!(argv[2].is_null());
+        let mut plan = plan;
+        let sh = plan.sh_argv();
+        assert_eq!(sh.len(), 4);
+        assert!(text(sh[0]) == b"/bin/sh" && text(sh[2]) == b"x" && sh[3].is_null());
         let explicit = Plan::new(OsStr::new("./app"), &[]).unwrap();
-        assert_eq!(explicit.candidates, [c"./app".to_owned()]);
+        assert_eq!(explicit.candidates().len(), 1);
+        assert_eq!(text(explicit.candidates()[0]), b"./app");
         assert!(Plan::new(OsStr::new(""), &[])
             .unwrap()
-            .candidates
+            .candidates()
             .is_empty());
         assert!(Plan::new(OsStr::new("a\0b"), &[]).is_err());
     }
