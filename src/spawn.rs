@@ -108,8 +108,9 @@ const SH: &std::ffi::CStr = c"/bin/sh";
 
 impl Plan {
     fn new(program: &OsStr, args: &[OsString]) -> io::Result<Plan> {
+        const NULL: usize = usize::MAX;
         let name = program.as_bytes();
-        let argv = std::iter::once(program.as_bytes()).chain(args.iter().map(|a| a.as_bytes()));
+        let argv = std::iter::once(name).chain(args.iter().map(|a| a.as_bytes()));
         if argv.clone().any(|arg| arg.contains(&0)) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -117,57 +118,57 @@ impl Plan {
             ));
         }
         // glibc's default when PATH is unset; an empty entry is ".".
-        let path = std::env::var_os("PATH");
-        let path = path
-            .as_deref()
-            .map_or(&b"/bin:/usr/bin"[..], OsStr::as_bytes);
-        let dirs = match name {
-            [] => None,
-            _ if name.contains(&b'/') => None,
-            _ => Some(path.split(|&b| b == b':')),
+        // SAFETY: getenv's result is a C string that nothing changes while
+        // graceinit is single-threaded.
+        let path = unsafe { libc::getenv(c"PATH".as_ptr()) };
+        let path = match path.is_null() {
+            true => &b"/bin:/usr/bin"[..],
+            false => unsafe { std::ffi::CStr::from_ptr(path) }.to_bytes(),
         };
+        let searched = !name.is_empty() && !name.contains(&b'/');
+        let dirs = path.split(|&b| b == b':').filter(|_| searched);
         let size = argv.clone().map(|a| a.len() + 1).sum::<usize>()
+            + SH.to_bytes_with_nul().len()
             + dirs
                 .clone()
-                .map_or(0, |d| d.map(|dir| dir.len() + name.len() + 3).sum());
+                .map(|dir| dir.len() + name.len() + 3)
+                .sum::<usize>();
         let mut strings = Vec::with_capacity(size);
-        let mut offsets = Vec::with_capacity(args.len() + 8);
+        // Offsets into `strings` first, pointers once it no longer moves.
+        let mut slots = Vec::with_capacity(2 * args.len() + 5 + dirs.clone().count());
         for arg in argv {
-            offsets.push(strings.len());
+            slots.push(strings.len());
             strings.extend_from_slice(arg);
             strings.push(0);
         }
-        let mut candidates = Vec::new();
-        match dirs {
-            Some(dirs) => {
-                for dir in dirs {
-                    candidates.push(strings.len());
-                    strings.extend_from_slice(if dir.is_empty() { b"." } else { dir });
-                    strings.push(b'/');
-                    strings.extend_from_slice(name);
-                    strings.push(0);
-                }
+        slots.extend([NULL, strings.len(), NULL]);
+        strings.extend_from_slice(SH.to_bytes_with_nul());
+        slots.extend_from_within(1..=args.len());
+        slots.push(NULL);
+        if searched {
+            for dir in dirs {
+                slots.push(strings.len());
+                strings.extend_from_slice(if dir.is_empty() { b"." } else { dir });
+                strings.push(b'/');
+                strings.extend_from_slice(name);
+                strings.push(0);
             }
-            // An explicit path is the only candidate (an empty name: none).
-            None if !name.is_empty() => candidates.push(0),
-            None => {}
+        } else if !name.is_empty() {
+            slots.push(0); // an explicit path is the only candidate
         }
-        // No reallocation from here on: the pointers stay valid.
         let base = strings.as_ptr().cast::<c_char>();
-        // SAFETY: every offset is inside `strings`.
-        let at = |offset: usize| unsafe { base.add(offset) };
-        let null = std::ptr::null();
-        let mut pointers = Vec::with_capacity(2 * offsets.len() + 3 + candidates.len());
-        pointers.extend(offsets.iter().map(|&o| at(o)));
-        pointers.push(null);
-        pointers.extend([SH.as_ptr(), null]);
-        pointers.extend(offsets[1..].iter().map(|&o| at(o)));
-        pointers.push(null);
-        pointers.extend(candidates.iter().map(|&o| at(o)));
+        let pointers = slots
+            .into_iter()
+            // SAFETY: every offset but NULL is inside `strings`.
+            .map(|o| match o {
+                NULL => std::ptr::null(),
+                o => unsafe { base.add(o) },
+            })
+            .collect();
         Ok(Plan {
             _strings: strings,
             pointers,
-            args: offsets.len(),
+            args: args.len() + 1,
         })
     }
 
