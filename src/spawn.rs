@@ -126,16 +126,18 @@ impl Plan {
             false => unsafe { std::ffi::CStr::from_ptr(path) }.to_bytes(),
         };
         let searched = !name.is_empty() && !name.contains(&b'/');
-        let dirs = path.split(|&b| b == b':').filter(|_| searched);
+        let dirs = searched.then(|| path.split(|&b| b == b':'));
+        let candidates = dirs
+            .clone()
+            .map_or(usize::from(!name.is_empty()), Iterator::count);
         let size = argv.clone().map(|a| a.len() + 1).sum::<usize>()
             + SH.to_bytes_with_nul().len()
-            + dirs
-                .clone()
-                .map(|dir| dir.len() + name.len() + 3)
-                .sum::<usize>();
+            + path.len()
+            + candidates * (name.len() + 3);
         let mut strings = Vec::with_capacity(size);
-        // Offsets into `strings` first, pointers once it no longer moves.
-        let mut slots = Vec::with_capacity(2 * args.len() + 5 + dirs.clone().count());
+        // Offsets into `strings` first, pointers once it no longer moves:
+        // argv and its NULL, /bin/sh's argv, the candidates.
+        let mut slots = Vec::with_capacity(2 * args.len() + 5 + candidates);
         for arg in argv {
             slots.push(strings.len());
             strings.extend_from_slice(arg);
@@ -145,16 +147,19 @@ impl Plan {
         strings.extend_from_slice(SH.to_bytes_with_nul());
         slots.extend_from_within(1..=args.len());
         slots.push(NULL);
-        if searched {
-            for dir in dirs {
-                slots.push(strings.len());
-                strings.extend_from_slice(if dir.is_empty() { b"." } else { dir });
-                strings.push(b'/');
-                strings.extend_from_slice(name);
-                strings.push(0);
+        match dirs {
+            Some(dirs) => {
+                for dir in dirs {
+                    slots.push(strings.len());
+                    strings.extend_from_slice(if dir.is_empty() { b"." } else { dir });
+                    strings.push(b'/');
+                    strings.extend_from_slice(name);
+                    strings.push(0);
+                }
             }
-        } else if !name.is_empty() {
-            slots.push(0); // an explicit path is the only candidate
+            // An explicit path is the only candidate (an empty name: none).
+            None if candidates == 1 => slots.push(0),
+            None => {}
         }
         let base = strings.as_ptr().cast::<c_char>();
         let pointers = slots
@@ -362,7 +367,12 @@ fn sig_ign(mut text: &[u8]) -> Option<u64> {
 /// 16 hex digits, as /proc prints a signal mask.
 fn parse_hex(digits: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0, |mask, &digit| {
-        Some(mask << 4 | u64::from(char::from(digit).to_digit(16)?))
+        let value = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            _ => return None,
+        };
+        Some(mask << 4 | u64::from(value))
     })
 }
 
