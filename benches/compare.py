@@ -323,16 +323,22 @@ def bench_startup(inits, runs, env):
     unshare = next(str(Path(d) / "unshare") for d in env["PATH"].split(":")
                    if (Path(d) / "unshare").exists())
     samples = {init.name: [] for init in [floor, *inits]}
+    # wait4's rusage of unshare covers the init and its child too (each
+    # waited for its own): page faults and CPU time of the whole start.
+    faults = {init.name: [] for init in [floor, *inits]}
+    cpu = {init.name: [] for init in [floor, *inits]}
     for _, order in rounds([floor, *inits], runs):
         for init in order:
             argv = UNSHARE + init.argv(TRUE) if init is not floor else UNSHARE + [str(TRUE)]
             start = time.perf_counter_ns()
             pid = os.posix_spawn(unshare, argv, env, file_actions=actions)
-            _, status = os.waitpid(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
             elapsed = time.perf_counter_ns() - start
             if os.waitstatus_to_exitcode(status) != 0:
                 raise BenchError(f"{init.name} -- /bin/true exited with {status}")
             samples[init.name].append(elapsed / 1e6)
+            faults[init.name].append(usage.ru_minflt + usage.ru_majflt)
+            cpu[init.name].append((usage.ru_utime + usage.ru_stime) * 1e3)
     os.close(devnull)
     floor_median = statistics.median(samples["bare"])
     for init in inits:
@@ -340,8 +346,11 @@ def bench_startup(inits, runs, env):
         init.stats["startup_median_ms"] = statistics.median(s)
         init.stats["startup_p90_ms"] = percentile(s, 90)
         init.stats["startup_overhead_ms"] = statistics.median(s) - floor_median
+        init.stats["startup_faults"] = statistics.median(faults[init.name]) - statistics.median(faults["bare"])
+        init.stats["startup_cpu_ms"] = statistics.median(cpu[init.name]) - statistics.median(cpu["bare"])
     return {"floor_median_ms": floor_median, "floor_p90_ms": percentile(samples["bare"], 90),
-            "runs": runs}
+            "floor_faults": statistics.median(faults["bare"]),
+            "floor_cpu_ms": statistics.median(cpu["bare"]), "runs": runs}
 
 
 def bench_idle(inits, seconds, env):
@@ -790,7 +799,9 @@ def run_steps(args, mode, inits, notes, env, started, cgroup):
     ]
     step_notes = {
         "startup": lambda r: f"Start-up: {mode.startup_runs} runs each, spawn of unshare to its exit; "
-        f"floor (bare `/bin/true` under the same unshare): median {fmt_ms(r['floor_median_ms'])}.",
+        f"floor (bare `/bin/true` under the same unshare): median {fmt_ms(r['floor_median_ms'])}, "
+        f"{r['floor_faults']:.0f} page faults, {fmt_ms(r['floor_cpu_ms'])} CPU. Page faults and CPU "
+        "time are wait4's rusage of unshare, which includes the init and its child.",
         "instructions": lambda r: f"Instructions: `valgrind --tool=callgrind INIT -- /bin/true` as "
         f"PID 1, user-space instructions of the init process only, median of {r['runs']}; the "
         "environment is the harness's two variables (glibc's start-up scans every variable, so "

@@ -58,6 +58,10 @@ ROWS = [
     Row("startup_init_syscalls", "start-up: system calls of the init process (strace)", fmt_count),
     Row("startup_child_syscalls", "start-up: system calls of its child before exec", fmt_count,
         target="≤ 8", check=lambda g, best: g <= 8, absolute=True),
+    Row("startup_faults", "start-up: page faults over bare `/bin/true`, median", fmt_count,
+        target="≤ fewest of the peers", check=lambda g, best: g <= best),
+    Row("startup_cpu_ms", "start-up: CPU time over bare `/bin/true`, median", fmt_ms,
+        target="≤ 1.0× least of the peers", check=lambda g, best: g <= best),
     Row("startup_median_ms", "start-up + exit of `/bin/true`, median", fmt_ms, chart=False),
     Row("startup_p90_ms", "start-up + exit of `/bin/true`, p90", fmt_ms, chart=False),
     Row("startup_overhead_ms", "start-up overhead over bare `/bin/true`, median", fmt_ms,
@@ -195,7 +199,7 @@ def short_label(label):
             .replace("start-up overhead over bare /bin/true", "start-up overhead")
             .replace(" (SIGTERM → PID 1 gone)", "").replace("start-up: ", "start-up ")
             .replace(" of the init process", " of the init").replace(" (valgrind)", "")
-            .replace(" (strace)", ""))
+            .replace(" (strace)", "").replace(" over bare /bin/true", " over bare"))
 
 
 def panel(out, top, title, names, groups, base_name, colors, cap=3.0):
