@@ -608,6 +608,8 @@ def bench_probes(graceinit, runs, env):
     """What one HEALTHCHECK costs: one probe process against a local server,
     graceinit's own probe beside curl and busybox wget. Wall time from spawn
     to exit, and the probe's CPU time (user + sys) from wait4's rusage."""
+    # Not the marker the drain step leaves behind: that one says "draining".
+    env = {**env, "GRACEINIT_DRAIN_FILE": env["GRACEINIT_DRAIN_FILE"] + "-probe"}
     with HealthServer() as port:
         url = f"http://127.0.0.1:{port}/health"
         tools = {
