@@ -24,3 +24,4 @@ mod hosts_file;
 mod leftovers;
 mod logs;
 mod reaping;
+mod spawning;
