@@ -13,6 +13,7 @@ use nix::errno::Errno;
 use crate::config::{format_duration, Config};
 use crate::drain::{self, Marked};
 use crate::error::Error;
+use crate::logging;
 use crate::reaper::{self, Change};
 use crate::signals::{self, Sig};
 use crate::spawn;
@@ -23,6 +24,9 @@ use crate::supervisor::{Action, ChildEvent, KillReason, Supervisor, Target};
 pub fn run(config: Config) -> Result<u8, Error> {
     let signalfd = signals::signalfd(signals::routed_mask())
         .map_err(|e| Error::system("create signalfd", e))?;
+    // After the signalfd: the logger's own copy of stderr is the one
+    // descriptor graceinit can do without when the limit is tight.
+    logging::init(config.log_level);
     let is_pid1 = std::process::id() == 1;
     if config.subreaper || !is_pid1 {
         // Without this, orphans would go to the real init and never come back here.

@@ -51,13 +51,10 @@ fn run() -> u8 {
             as_ordinary_process();
             drain::command(undo, &drain_file)
         }
-        Ok(Invocation::Run(config)) => {
-            logging::init(config.log_level);
-            event_loop::run(config).unwrap_or_else(|e| {
-                say(std::io::stderr(), &format!("graceinit: {e}\n"));
-                e.exit_code()
-            })
-        }
+        Ok(Invocation::Run(config)) => event_loop::run(config).unwrap_or_else(|e| {
+            say(std::io::stderr(), &format!("graceinit: {e}\n"));
+            e.exit_code()
+        }),
         Err(e) => {
             say(std::io::stderr(), &format!("graceinit: {e}\n"));
             e.exit_code()
