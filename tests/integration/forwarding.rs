@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 
 use crate::harness::{example, Running, Setup, BUSYBOX};
+use crate::signals;
 
 fn print_signals() -> String {
     example("print_signals")
@@ -203,7 +204,7 @@ fn every_forwardable_signal_reaches_the_app() {
     for sig in (1..32).chain(libc::SIGRTMIN()..=libc::SIGRTMAX()) {
         if !faults.contains(&sig) && !skipped.contains(&sig) {
             run.kill(sig);
-            run.received(&name(sig), app);
+            run.received(&signals::short_name(sig), app);
         }
     }
     run.kill(libc::SIGTERM);
@@ -218,24 +219,6 @@ fn realtime_signal_is_forwarded() {
     run.received("RTMIN+3", app);
     assert_eq!(run.wait(), 0, "{}", run.report());
     assert_eq!(names(&run, app), ["RTMIN+3"]);
-}
-
-/// print_signals' spelling, without the `SIG` prefix.
-fn name(sig: i32) -> String {
-    let rtmin = libc::SIGRTMIN();
-    if sig >= rtmin {
-        return if sig == rtmin {
-            "RTMIN".to_string()
-        } else {
-            format!("RTMIN+{}", sig - rtmin)
-        };
-    }
-    const NAMES: [&str; 31] = [
-        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
-        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
-        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-    ];
-    NAMES[usize::try_from(sig - 1).unwrap()].to_string()
 }
 
 /// Real-time signals queue instead of coalescing: a burst sent to

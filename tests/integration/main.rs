@@ -22,3 +22,6 @@ mod health;
 mod leftovers;
 mod logs;
 mod reaping;
+/// The workloads' signal names, to read what they print.
+#[path = "../../examples/support/signals.rs"]
+mod signals;
