@@ -86,8 +86,10 @@ fn child_starts_with_empty_sigblk_and_sigign() {
 
 /// tini wakes up every second; graceinit sleeps in poll() with no timeout
 /// until something happens.
+/// Alone, so that nothing else in the suite signals or loads it.
 #[test]
 fn idle_graceinit_makes_no_context_switches() {
+    let _alone = crate::harness::whole_machine();
     let run = Setup::graceinit(&["--", BUSYBOX, "sleep", "30"]).start();
     // busybox's applets keep its name.
     wait_until("the child to run sleep", LIMIT, || {

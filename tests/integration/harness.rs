@@ -8,12 +8,94 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 /// How long a test waits for something that should take milliseconds: long
-/// enough for a loaded 2-core machine, short enough to report a hang.
-pub const LIMIT: Duration = Duration::from_secs(10);
+/// enough for a 2-core machine that something else keeps busy (a second
+/// of CPU can take several there), short enough to report a hang.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Who uses the machine. Tests share it (two at a time under `cargo test`
+/// on two cores), except the few that load it (20,000 forks) or measure it
+/// (context switches): those take it whole, so they neither starve their
+/// neighbours' limits nor get starved themselves.
+struct Machine {
+    sharing: usize,
+    alone: Option<ThreadId>,
+}
+
+static MACHINE: Mutex<Machine> = Mutex::new(Machine {
+    sharing: 0,
+    alone: None,
+});
+static MACHINE_FREED: Condvar = Condvar::new();
+
+fn machine() -> MutexGuard<'static, Machine> {
+    // A test that panicked holding the lock changed nothing worth guarding.
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A share of the machine, or all of it; given back on drop.
+pub struct MachineGuard {
+    alone: bool,
+    counted: bool,
+}
+
+/// The whole machine, for the rest of the calling test: waits until no
+/// other test runs anything. Take it first thing in the test.
+pub fn whole_machine() -> MachineGuard {
+    let me = std::thread::current().id();
+    let mut machine = machine();
+    assert_ne!(machine.alone, Some(me), "whole_machine() taken twice");
+    while machine.sharing > 0 || machine.alone.is_some() {
+        machine = MACHINE_FREED
+            .wait(machine)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    machine.alone = Some(me);
+    MachineGuard {
+        alone: true,
+        counted: false,
+    }
+}
+
+/// A share of the machine, taken by every `Setup::start`: waits while a
+/// test on another thread has it whole.
+fn shared_machine() -> MachineGuard {
+    let me = std::thread::current().id();
+    let mut machine = machine();
+    if machine.alone == Some(me) {
+        return MachineGuard {
+            alone: false,
+            counted: false,
+        };
+    }
+    while machine.alone.is_some() {
+        machine = MACHINE_FREED
+            .wait(machine)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    machine.sharing += 1;
+    MachineGuard {
+        alone: false,
+        counted: true,
+    }
+}
+
+impl Drop for MachineGuard {
+    fn drop(&mut self) {
+        let mut machine = machine();
+        if self.alone {
+            machine.alone = None;
+        }
+        if self.counted {
+            machine.sharing -= 1;
+        }
+        MACHINE_FREED.notify_all();
+    }
+}
 
 pub const BUSYBOX: &str = "/bin/busybox";
 
@@ -239,10 +321,12 @@ impl Setup {
     }
 
     pub fn start(mut self) -> Running {
+        let machine = shared_machine();
         let mut child = self.command.spawn().expect("start unshare");
         let out = Stream::capture(child.stdout.take().expect("piped stdout"));
         let err = Stream::capture(child.stderr.take().expect("piped stderr"));
         let mut running = Running {
+            _machine: machine,
             child,
             mode: self.mode,
             below_shell: None,
@@ -377,6 +461,8 @@ pub struct Proc {
 }
 
 pub struct Running {
+    /// Given back once `drop` has killed what the test started.
+    _machine: MachineGuard,
     child: Child,
     mode: Mode,
     /// `not_pid1`: the host pids of the subshell and of graceinit.
@@ -556,6 +642,7 @@ impl Running {
             return self.not_pid1_code(limit);
         }
         let deadline = Instant::now() + limit;
+        let mut pause = Backoff::default();
         let status = loop {
             if let Some(status) = self.poll() {
                 break status;
@@ -563,7 +650,7 @@ impl Running {
             if Instant::now() >= deadline {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            pause.sleep();
         };
         // The namespace is gone with its PID 1, so the pipes close at once.
         self.out.wait_eof(LIMIT);
@@ -692,12 +779,26 @@ pub fn status_number(host_pid: i32, field: &str) -> u64 {
 /// Polls `condition` until it holds; fails the test after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
+    let mut pause = Backoff::default();
     while !condition() {
         assert!(
             Instant::now() < deadline,
             "timed out after {limit:?} waiting for {what}"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        pause.sleep();
+    }
+}
+
+/// Polling pauses from 1 ms up to 50 ms: quick when the answer is quick,
+/// and little CPU taken from a loaded machine when it is slow (a poll
+/// may walk /proc).
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn sleep(&mut self) {
+        self.0 = (self.0 * 2).clamp(1, 50);
+        std::thread::sleep(Duration::from_millis(self.0.into()));
     }
 }
 

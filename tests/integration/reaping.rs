@@ -35,8 +35,10 @@ fn graceinit_reaps_the_orphan_of_a_shell_that_execs() {
     assert!(zombies.is_empty(), "zombies: {zombies:?}");
 }
 
+/// Alone: 20,000 forks would starve the tests beside it, and they it.
 #[test]
 fn twenty_thousand_orphans_leave_no_zombie() {
+    let _alone = crate::harness::whole_machine();
     let orphans = example("orphans");
     let mut run = Setup::graceinit(&[
         "--",
