@@ -8,6 +8,9 @@
     reason = "a benchmark workload: any failure should end it loudly"
 )]
 
+#[path = "support/signals.rs"]
+mod signals;
+
 use std::io::Write;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -31,7 +34,7 @@ fn main() {
     loop {
         let sig = watched.wait().unwrap();
         let nanos = monotonic_nanos();
-        writeln!(out, "{} {nanos}", &sig.as_str()[3..]).unwrap();
+        writeln!(out, "{} {nanos}", signals::short_name(sig as i32)).unwrap();
         out.flush().unwrap();
         if sig == Signal::SIGTERM {
             return;

@@ -27,6 +27,9 @@
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code, reason = "the test harness replaces main"))]
 
+#[path = "support/signals.rs"]
+mod signals;
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -115,7 +118,7 @@ fn serve(options: &Options, all: &libc::sigset_t) -> ! {
         if sig == -1 {
             continue; // EINTR
         }
-        say(&format!("{} {pid} {}", name(sig), monotonic_ns()));
+        say(&format!("{} {pid} {}", signals::name(sig), monotonic_ns()));
         if sig == libc::SIGCHLD {
             // The grandchild may have left: do not keep it a zombie.
             // SAFETY: non-blocking wait for any child.
@@ -186,36 +189,8 @@ fn monotonic_ns() -> u64 {
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
-const NAMES: [&str; 31] = [
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
-    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
-    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-];
-
-/// `SIGTERM`, `SIGRTMIN+3`: the spelling graceinit's logs use.
-fn name(sig: i32) -> String {
-    let rtmin = libc::SIGRTMIN();
-    match sig {
-        1..=31 => format!("SIG{}", NAMES[sig as usize - 1]),
-        n if n == rtmin => "SIGRTMIN".to_string(),
-        n if n > rtmin => format!("SIGRTMIN+{}", n - rtmin),
-        n => format!("SIG{n}"),
-    }
-}
-
-/// `TERM`, `SIGTERM`, `RTMIN+3` or a number.
 fn parse_signal(text: &str) -> i32 {
-    if let Ok(number) = text.parse() {
-        return number;
-    }
-    let upper = text.to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(offset) = bare.strip_prefix("RTMIN") {
-        let offset = offset.strip_prefix('+').map_or(0, |n| n.parse().unwrap());
-        return libc::SIGRTMIN() + offset;
-    }
-    let index = NAMES.iter().position(|n| *n == bare);
-    index.map(|i| i as i32 + 1).expect("unknown signal name")
+    signals::parse(text).expect("unknown signal name")
 }
 
 fn parse_options() -> Options {

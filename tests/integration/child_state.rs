@@ -4,7 +4,7 @@
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
-use crate::harness::{example, status_number, wait_until, Setup, BUSYBOX, LIMIT};
+use crate::harness::{example, print_signals, status_number, wait_until, Setup, BUSYBOX, LIMIT};
 
 #[test]
 fn child_sees_only_fds_0_1_2() {
@@ -23,7 +23,7 @@ fn child_sees_only_fds_0_1_2() {
 /// the app, which would then never hear SIGTERM (tini's sigconf test).
 #[test]
 fn child_starts_with_empty_sigblk_and_sigign() {
-    let app = example("print_signals");
+    let app = print_signals();
     let start = |mut setup: Setup| {
         // SAFETY: raw signal calls between fork and exec.
         unsafe {
@@ -86,8 +86,10 @@ fn child_starts_with_empty_sigblk_and_sigign() {
 
 /// tini wakes up every second; graceinit sleeps in poll() with no timeout
 /// until something happens.
+/// Alone, so that nothing else in the suite signals or loads it.
 #[test]
 fn idle_graceinit_makes_no_context_switches() {
+    let _alone = crate::harness::whole_machine();
     let run = Setup::graceinit(&["--", BUSYBOX, "sleep", "30"]).start();
     // busybox's applets keep its name.
     wait_until("the child to run sleep", LIMIT, || {

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::harness::{example, Setup, TempDir, BUSYBOX, NO_ARGS};
+use crate::harness::{Setup, TempDir, BUSYBOX, NO_ARGS};
 
 /// Exactly one stderr line, `graceinit: ...`.
 fn one_error_line(stderr: &str) -> &str {
@@ -169,19 +169,10 @@ fn tini_spellings_are_accepted() {
 /// `ENTRYPOINT ["dumb-init", "-c", "-r", "15:3", "--"]` likewise.
 #[test]
 fn dumb_init_spellings_are_accepted() {
-    let app = example("print_signals");
-    let mut run = Setup::graceinit(&[
-        "-c",
-        "-r",
-        "15:3",
-        "-r",
-        "10:0",
-        "-v",
-        "--",
-        &app,
-        "--exit-on",
-        "QUIT:0",
-    ])
+    let mut run = Setup::print_signals(
+        &["-c", "-r", "15:3", "-r", "10:0", "-v"],
+        &["--exit-on", "QUIT:0"],
+    )
     .start();
     let pid = run.ready()[0];
     // USR2 is a sentinel: a forwarded USR1 (lower number) would come first.

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    example, graceinit, monotonic_ns, wait_until, Running, Setup, BUSYBOX, LIMIT, NO_ARGS,
+    example, graceinit, monotonic_ns, print_signals, wait_until, Running, Setup, BUSYBOX, LIMIT,
+    NO_ARGS,
 };
 
 const SECOND: u64 = 1_000_000_000;
@@ -23,7 +24,7 @@ fn start_with_env(env: Option<(&str, &str)>, flags: &[&str], args: &[&str]) -> (
         setup = setup.env(name, value);
     }
     let marker = setup.dir.join("run/graceinit/draining");
-    let app = example("print_signals");
+    let app = print_signals();
     setup
         .command()
         .args(["--drain-file", &marker])
@@ -186,25 +187,12 @@ fn kill_after_escalates_to_the_whole_tree_and_exits_137() {
 }
 
 fn assert_survivors_listed(run: &Running, pids: &[i32]) {
-    // Waited for: when the namespace outlives graceinit, stderr is still
-    // open and its reader may lag behind stdout.
-    let warning = run
-        .err
-        .wait_line(
-            |l| l.starts_with("graceinit: warn: ") && l.contains("survivors:"),
-            LIMIT,
-        )
-        .unwrap_or_else(|| panic!("no survivors warning\n{}", run.report()));
-    let listed: Vec<&str> = warning
-        .rsplit("survivors:")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let listed = run.survivors();
     for pid in pids {
         assert!(
-            listed.contains(&pid.to_string().as_str()),
-            "{pid} not in: {warning}"
+            listed.contains(pid),
+            "{pid} not in: {listed:?}\n{}",
+            run.report()
         );
     }
 }
@@ -213,24 +201,12 @@ fn assert_survivors_listed(run: &Running, pids: &[i32]) {
 /// alone must leave no process of the app alive.
 #[test]
 fn kill_after_kills_grandchildren_when_not_pid1() {
-    let script = format!(
-        "{} --kill-after 500ms -- {} --children 2; echo code $?; exec busybox sleep 30",
-        graceinit(),
-        example("ignore_term")
-    );
-    let run = Setup::pid1(BUSYBOX, &["sh", "-c", &script]).start();
+    let app = example("ignore_term");
+    let mut run =
+        Setup::not_pid1(&["--kill-after", "500ms", "--", &app, "--children", "2"]).start();
     let pids = run.ready();
-    let graceinit_pid = run
-        .tree()
-        .into_iter()
-        .find(|p| p.name == "graceinit")
-        .expect("graceinit below the shell")
-        .host_pid;
-    crate::harness::send(graceinit_pid, libc::SIGTERM);
-    assert_eq!(
-        run.line(|l| l.starts_with("code "), "graceinit's exit code"),
-        "code 137"
-    );
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.code(), 137, "graceinit's exit code\n{}", run.report());
     wait_until("the app's processes to die", LIMIT, || {
         !run.tree()
             .iter()
@@ -252,7 +228,7 @@ fn a_stale_marker_is_removed_at_start_up() {
             setup = setup.env("GRACEINIT_DRAIN_FILE", elsewhere);
             setup.command().args(["--drain-file", &marker]);
         }
-        setup.command().args(["--", &example("print_signals")]);
+        setup.command().args(["--", &print_signals()]);
         let run = setup.start();
         run.ready();
         assert!(
@@ -313,7 +289,7 @@ fn drain_delay_holds_even_when_the_marker_cannot_be_created() {
         "--drain-file",
         &marker,
         "--",
-        &example("print_signals"),
+        &print_signals(),
         "--exit-on",
         "TERM:0",
     ]);
@@ -344,7 +320,7 @@ fn kill_after_bounds_the_leftovers_grace() {
     let script = format!(
         "{} --children 1 --exit-after-ready 0; exec {} --exit-on TERM:3",
         example("ignore_term"),
-        example("print_signals")
+        print_signals()
     );
     let mut run = Setup::graceinit(&[
         "--kill-after",

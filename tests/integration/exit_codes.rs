@@ -1,7 +1,7 @@
 //! Exit status (SPEC §4, `-e`, `--zero-on-stop`): graceinit exits as the
 //! app did, as a shell would report it, after the remaps asked for.
 
-use crate::harness::{example, Setup, BUSYBOX};
+use crate::harness::{send, Setup, BUSYBOX};
 
 /// `graceinit FLAGS -- sh -c SCRIPT`: the app ends by itself.
 #[test]
@@ -44,7 +44,6 @@ fn remap_exit_from_the_environment() {
 /// exits 128+15 itself. A crash keeps its code under `--zero-on-stop`.
 #[test]
 fn a_forwarded_stop_and_zero_on_stop() {
-    let app = example("print_signals");
     let cases: [(&[&str], &[&str], i32, i32); 6] = [
         (&[], &["--die-on", "TERM"], libc::SIGTERM, 143),
         (&["--zero-on-stop"], &["--die-on", "TERM"], libc::SIGTERM, 0),
@@ -71,14 +70,11 @@ fn a_forwarded_stop_and_zero_on_stop() {
         ),
     ];
     for (flags, app_args, sig, expected) in cases {
-        let mut args: Vec<&str> = flags.to_vec();
-        args.extend(["--", &app]);
-        args.extend(app_args);
-        let mut run = Setup::graceinit(&args).start();
+        let mut run = Setup::print_signals(flags, app_args).start();
         let pid = run.ready()[0];
         if sig == libc::SIGSEGV {
             // Faults are never forwarded: deliver it to the app directly.
-            crate::harness::send(run.host_pid(pid), sig);
+            send(run.host_pid(pid), sig);
         } else {
             run.kill(sig);
         }
@@ -95,17 +91,12 @@ fn a_forwarded_stop_and_zero_on_stop() {
 /// waiting and later reports the real exit.
 #[test]
 fn a_stopped_child_is_not_an_exit() {
-    let mut run =
-        Setup::graceinit(&["--", &example("print_signals"), "--exit-on", "TERM:9"]).start();
+    let mut run = Setup::print_signals(&[], &["--exit-on", "TERM:9"]).start();
     let app = run.ready()[0];
     let host = run.host_pid(app);
-    crate::harness::send(host, libc::SIGSTOP);
-    crate::harness::wait_until("the app to stop", crate::harness::LIMIT, || {
-        run.tree()
-            .iter()
-            .any(|p| p.host_pid == host && p.state == 'T')
-    });
-    crate::harness::send(host, libc::SIGCONT);
+    send(host, libc::SIGSTOP);
+    run.wait_stopped(host);
+    send(host, libc::SIGCONT);
     run.received("CONT", app);
     run.kill(libc::SIGTERM);
     assert_eq!(run.wait(), 9, "{}", run.report());

@@ -5,20 +5,12 @@
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 
-use crate::harness::{example, Running, Setup, BUSYBOX};
-
-fn print_signals() -> String {
-    example("print_signals")
-}
+use crate::harness::{print_signals, send, Running, Setup, BUSYBOX};
+use crate::signals;
 
 /// `graceinit FLAGS -- print_signals ARGS`.
 fn start(flags: &[&str], args: &[&str]) -> Setup {
-    let app = print_signals();
-    let mut all: Vec<&str> = flags.to_vec();
-    all.push("--");
-    all.push(&app);
-    all.extend(args);
-    Setup::graceinit(&all)
+    Setup::print_signals(flags, args)
 }
 
 /// Names of the signals process `pid` printed, in order.
@@ -67,7 +59,7 @@ fn group_delivery_by_default_child_only_with_c() {
         run.received("USR1", child);
         // A sentinel sent to the grandchild directly: a forwarded USR1 (lower
         // number, sent earlier) would be printed before it.
-        crate::harness::send(run.host_pid(grandchild), libc::SIGUSR2);
+        send(run.host_pid(grandchild), libc::SIGUSR2);
         run.received("USR2", grandchild);
         let expected: &[&str] = if group { &["USR1", "USR2"] } else { &["USR2"] };
         assert_eq!(
@@ -203,7 +195,7 @@ fn every_forwardable_signal_reaches_the_app() {
     for sig in (1..32).chain(libc::SIGRTMIN()..=libc::SIGRTMAX()) {
         if !skipped.contains(&sig) {
             run.kill(sig);
-            run.received(&name(sig), app);
+            run.received(&signals::short_name(sig), app);
         }
     }
     run.kill(libc::SIGTERM);
@@ -218,24 +210,6 @@ fn realtime_signal_is_forwarded() {
     run.received("RTMIN+3", app);
     assert_eq!(run.wait(), 0, "{}", run.report());
     assert_eq!(names(&run, app), ["RTMIN+3"]);
-}
-
-/// print_signals' spelling, without the `SIG` prefix.
-fn name(sig: i32) -> String {
-    let rtmin = libc::SIGRTMIN();
-    if sig >= rtmin {
-        return if sig == rtmin {
-            "RTMIN".to_string()
-        } else {
-            format!("RTMIN+{}", sig - rtmin)
-        };
-    }
-    const NAMES: [&str; 31] = [
-        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
-        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
-        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-    ];
-    NAMES[usize::try_from(sig - 1).unwrap()].to_string()
 }
 
 /// Real-time signals queue instead of coalescing: a burst sent to
@@ -295,21 +269,10 @@ fn ctrl_c_in_a_terminal_reaches_the_app_once() {
 #[test]
 fn pdeathsig_is_forwarded_when_the_parent_dies() {
     // PID 1 is a shell; an intermediate shell is graceinit's parent.
-    let inner = format!(
-        "echo middle $$; {} -p USR1 -- {} --exit-on TERM:0; true",
-        crate::harness::graceinit(),
-        print_signals()
-    );
-    let outer = format!("busybox sh -c '{inner}'; exec busybox sleep 30");
-    let run = Setup::pid1(BUSYBOX, &["sh", "-c", &outer]).start();
-    let middle: i32 = run
-        .line(|l| l.starts_with("middle "), "the middle shell's pid")
-        .strip_prefix("middle ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let app = print_signals();
+    let run = Setup::not_pid1(&["-p", "USR1", "--", &app, "--exit-on", "TERM:0"]).start();
     let app = run.ready()[0];
-    crate::harness::send(run.host_pid(middle), libc::SIGKILL);
+    send(run.parent(), libc::SIGKILL);
     run.received("USR1", app);
 }
 
@@ -319,45 +282,16 @@ fn pdeathsig_is_forwarded_when_the_parent_dies() {
 /// itself; SIGCONT resumes both.
 #[test]
 fn job_control_stop_is_forwarded_then_graceinit_stops_when_not_pid1() {
-    let script = format!(
-        "{} -- {} --exit-on TERM:0; echo code $?",
-        crate::harness::graceinit(),
-        print_signals()
-    );
-    let run = Setup::pid1(BUSYBOX, &["sh", "-c", &script]).start();
+    let mut run = Setup::not_pid1(&["--", &print_signals(), "--exit-on", "TERM:0"]).start();
     let app = run.ready()[0];
-    let graceinit = run
-        .tree()
-        .into_iter()
-        .find(|p| p.name == "graceinit")
-        .expect("graceinit below the shell");
-    let state = || {
-        run.tree()
-            .into_iter()
-            .find(|p| p.host_pid == graceinit.host_pid)
-            .map(|p| p.state)
-    };
+    let graceinit = run.under_test();
     let app_host = run.host_pid(app);
-    let app_state = || {
-        run.tree()
-            .into_iter()
-            .find(|p| p.host_pid == app_host)
-            .map(|p| p.state)
-    };
-    crate::harness::send(graceinit.host_pid, libc::SIGTSTP);
-    crate::harness::wait_until(
-        "graceinit and the app to stop",
-        crate::harness::LIMIT,
-        || state() == Some('T') && app_state() == Some('T'),
-    );
-    crate::harness::send(graceinit.host_pid, libc::SIGCONT);
+    send(graceinit, libc::SIGTSTP);
+    run.wait_stopped(graceinit);
+    run.wait_stopped(app_host);
+    send(graceinit, libc::SIGCONT);
     run.received("CONT", app);
-    crate::harness::wait_until("graceinit to resume", crate::harness::LIMIT, || {
-        state() != Some('T')
-    });
-    crate::harness::send(graceinit.host_pid, libc::SIGTERM);
-    assert_eq!(
-        run.line(|l| l.starts_with("code "), "graceinit's exit"),
-        "code 0"
-    );
+    run.wait_resumed(graceinit);
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.code(), 0, "graceinit's exit\n{}", run.report());
 }

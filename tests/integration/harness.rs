@@ -8,12 +8,94 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 /// How long a test waits for something that should take milliseconds: long
-/// enough for a loaded 2-core machine, short enough to report a hang.
-pub const LIMIT: Duration = Duration::from_secs(10);
+/// enough for a 2-core machine that something else keeps busy (a second
+/// of CPU can take several there), short enough to report a hang.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Who uses the machine. Tests share it (two at a time under `cargo test`
+/// on two cores), except the few that load it (20,000 forks) or measure it
+/// (context switches): those take it whole, so they neither starve their
+/// neighbours' limits nor get starved themselves.
+struct Machine {
+    sharing: usize,
+    alone: Option<ThreadId>,
+}
+
+static MACHINE: Mutex<Machine> = Mutex::new(Machine {
+    sharing: 0,
+    alone: None,
+});
+static MACHINE_FREED: Condvar = Condvar::new();
+
+fn machine() -> MutexGuard<'static, Machine> {
+    // A test that panicked holding the lock changed nothing worth guarding.
+    MACHINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A share of the machine, or all of it; given back on drop.
+pub struct MachineGuard {
+    alone: bool,
+    counted: bool,
+}
+
+/// The whole machine, for the rest of the calling test: waits until no
+/// other test runs anything. Take it first thing in the test.
+pub fn whole_machine() -> MachineGuard {
+    let me = std::thread::current().id();
+    let mut machine = machine();
+    assert_ne!(machine.alone, Some(me), "whole_machine() taken twice");
+    while machine.sharing > 0 || machine.alone.is_some() {
+        machine = MACHINE_FREED
+            .wait(machine)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    machine.alone = Some(me);
+    MachineGuard {
+        alone: true,
+        counted: false,
+    }
+}
+
+/// A share of the machine, taken by every `Setup::start`: waits while a
+/// test on another thread has it whole.
+fn shared_machine() -> MachineGuard {
+    let me = std::thread::current().id();
+    let mut machine = machine();
+    if machine.alone == Some(me) {
+        return MachineGuard {
+            alone: false,
+            counted: false,
+        };
+    }
+    while machine.alone.is_some() {
+        machine = MACHINE_FREED
+            .wait(machine)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    machine.sharing += 1;
+    MachineGuard {
+        alone: false,
+        counted: true,
+    }
+}
+
+impl Drop for MachineGuard {
+    fn drop(&mut self) {
+        let mut machine = machine();
+        if self.alone {
+            machine.alone = None;
+        }
+        if self.counted {
+            machine.sharing -= 1;
+        }
+        MACHINE_FREED.notify_all();
+    }
+}
 
 pub const BUSYBOX: &str = "/bin/busybox";
 
@@ -50,6 +132,11 @@ pub fn example(name: &str) -> String {
         ),
     }
     path.to_string_lossy().into_owned()
+}
+
+/// The signal printer every forwarding test drives (examples/print_signals.rs).
+pub fn print_signals() -> String {
+    example("print_signals")
 }
 
 /// `cargo build --examples` for the profile (and target) the test binary
@@ -113,10 +200,31 @@ impl Drop for TempDir {
     }
 }
 
+/// Where the program under test runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// PID 1 of a new PID namespace.
+    Pid1,
+    /// Below a shell that is PID 1 (see `Setup::not_pid1`).
+    NotPid1,
+    /// A plain child of the test, no namespace.
+    Plain,
+}
+
+/// PID 1 of a `not_pid1` namespace: a subshell (graceinit's parent, which a
+/// test may kill) runs graceinit; its exit code goes to both streams, so
+/// that once it is read everything graceinit wrote before is read too; then
+/// PID 1 keeps the namespace up, so the test can see what graceinit left.
+const NOT_PID1_SCRIPT: &str = "( \"$@\"; code=$?; echo \"harness: exit $code\"; \
+                               echo \"harness: exit $code\" >&2 ); exec busybox sleep 3600";
+
+/// How NOT_PID1_SCRIPT's line starts.
+const EXITED: &str = "harness: exit ";
+
 /// What a test wants started; `start` runs it.
 pub struct Setup {
     command: Command,
-    in_namespace: bool,
+    mode: Mode,
     pub dir: TempDir,
 }
 
@@ -132,7 +240,28 @@ impl Setup {
             .args(["--pid", "--fork", "--mount-proc", "--kill-child", "--"])
             .arg(program)
             .args(args);
-        Self::new(command, true)
+        Self::new(command, Mode::Pid1)
+    }
+
+    /// graceinit ARGS, not PID 1: PID 1 is a shell, graceinit's parent a
+    /// subshell (`Running::parent`). `wait` and `code` give graceinit's
+    /// exit code, `kill` signals graceinit; the namespace stays up after
+    /// graceinit exits, until the `Running` is dropped.
+    pub fn not_pid1<S: AsRef<OsStr>>(args: &[S]) -> Self {
+        let mut setup = Self::pid1(BUSYBOX, &["sh", "-c", NOT_PID1_SCRIPT, "sh"]);
+        setup.command.arg(graceinit()).args(args);
+        setup.mode = Mode::NotPid1;
+        setup
+    }
+
+    /// `graceinit FLAGS -- print_signals ARGS` as PID 1.
+    pub fn print_signals(flags: &[&str], args: &[&str]) -> Self {
+        let app = print_signals();
+        let mut all: Vec<&str> = flags.to_vec();
+        all.push("--");
+        all.push(&app);
+        all.extend(args);
+        Self::graceinit(&all)
     }
 
     /// graceinit ARGS as PID 1.
@@ -144,10 +273,10 @@ impl Setup {
     pub fn plain<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Self {
         let mut command = Command::new(program);
         command.args(args);
-        Self::new(command, false)
+        Self::new(command, Mode::Plain)
     }
 
-    fn new(mut command: Command, in_namespace: bool) -> Self {
+    fn new(mut command: Command, mode: Mode) -> Self {
         let dir = TempDir::new();
         for (name, _) in std::env::vars_os() {
             let name_text = name.to_string_lossy();
@@ -179,11 +308,7 @@ impl Setup {
                 Ok(())
             });
         }
-        Setup {
-            command,
-            in_namespace,
-            dir,
-        }
+        Setup { command, mode, dir }
     }
 
     pub fn env(mut self, name: &str, value: impl AsRef<OsStr>) -> Self {
@@ -196,17 +321,35 @@ impl Setup {
     }
 
     pub fn start(mut self) -> Running {
+        let machine = shared_machine();
         let mut child = self.command.spawn().expect("start unshare");
         let out = Stream::capture(child.stdout.take().expect("piped stdout"));
         let err = Stream::capture(child.stderr.take().expect("piped stderr"));
-        Running {
+        let mut running = Running {
+            _machine: machine,
             child,
-            in_namespace: self.in_namespace,
+            mode: self.mode,
+            below_shell: None,
             out,
             err,
             status: None,
+            code: None,
             dir: self.dir,
+        };
+        if running.mode == Mode::NotPid1 {
+            // Looked up now, while graceinit is the subshell's only child
+            // (orphans it adopts become its children, not the subshell's).
+            let pid1 = running.pid1();
+            let mut found = None;
+            wait_until("graceinit to start below the shell", LIMIT, || {
+                found = children(pid1)
+                    .first()
+                    .and_then(|&subshell| Some((subshell, *children(subshell).first()?)));
+                found.is_some() || running.out.lines().iter().any(|l| l.starts_with(EXITED))
+            });
+            running.below_shell = found;
         }
+        running
     }
 
     /// Starts, waits for the exit, and returns the finished run.
@@ -318,11 +461,17 @@ pub struct Proc {
 }
 
 pub struct Running {
+    /// Given back once `drop` has killed what the test started.
+    _machine: MachineGuard,
     child: Child,
-    in_namespace: bool,
+    mode: Mode,
+    /// `not_pid1`: the host pids of the subshell and of graceinit.
+    below_shell: Option<(i32, i32)>,
     pub out: Arc<Stream>,
     pub err: Arc<Stream>,
     status: Option<ExitStatus>,
+    /// graceinit's exit code when it is not PID 1.
+    code: Option<i32>,
     pub dir: TempDir,
 }
 
@@ -331,20 +480,92 @@ impl Running {
     /// inside), or the process itself when not in a namespace.
     pub fn pid1(&self) -> i32 {
         let own = i32::try_from(self.child.id()).expect("pid fits i32");
-        if !self.in_namespace {
+        if self.mode == Mode::Plain {
             return own;
         }
+        self.only_child(own, "unshare to fork PID 1")
+    }
+
+    /// The host pid of graceinit (or the program under test): PID 1, or
+    /// the process itself when not in a namespace, or below the shell of
+    /// `Setup::not_pid1`.
+    pub fn under_test(&self) -> i32 {
+        match self.mode {
+            Mode::NotPid1 => self.below_shell().1,
+            Mode::Pid1 | Mode::Plain => self.pid1(),
+        }
+    }
+
+    /// The host pid of graceinit's parent under `Setup::not_pid1`: the
+    /// subshell, which a test may kill (`-p`, parent-death signal).
+    pub fn parent(&self) -> i32 {
+        self.below_shell().0
+    }
+
+    fn below_shell(&self) -> (i32, i32) {
+        assert_eq!(self.mode, Mode::NotPid1, "not started by Setup::not_pid1");
+        self.below_shell.unwrap_or_else(|| {
+            panic!(
+                "graceinit exited before the test could see it\n{}",
+                self.report()
+            )
+        })
+    }
+
+    /// The first child of `host_pid`, waiting up to LIMIT for it.
+    fn only_child(&self, host_pid: i32, what: &str) -> i32 {
         let mut found = None;
-        wait_until("unshare to fork PID 1", LIMIT, || {
-            found = children(own).first().copied();
+        wait_until(what, LIMIT, || {
+            found = children(host_pid).first().copied();
             found.is_some()
         });
         found.expect("waited for it")
     }
 
-    /// Sends `sig` to PID 1 from outside the namespace, as `docker stop` does.
+    /// Sends `sig` to graceinit from outside the namespace, as `docker stop`
+    /// does (to PID 1, or to graceinit below the shell).
     pub fn kill(&self, sig: i32) {
-        send(self.pid1(), sig);
+        send(self.under_test(), sig);
+    }
+
+    /// A process's state letter (`R`, `S`, `T`, `Z`), None once it is gone.
+    pub fn state(&self, host_pid: i32) -> Option<char> {
+        read_proc(host_pid).map(|p| p.state)
+    }
+
+    /// Waits until process `host_pid` is stopped (SIGSTOP, SIGTSTP).
+    pub fn wait_stopped(&self, host_pid: i32) {
+        wait_until(&format!("process {host_pid} to stop"), LIMIT, || {
+            self.state(host_pid) == Some('T')
+        });
+    }
+
+    /// Waits until process `host_pid` runs again (or is gone).
+    pub fn wait_resumed(&self, host_pid: i32) {
+        wait_until(&format!("process {host_pid} to resume"), LIMIT, || {
+            self.state(host_pid) != Some('T')
+        });
+    }
+
+    /// The pids graceinit's `survivors:` warning names (the ones it had to
+    /// SIGKILL), waiting up to LIMIT for the warning; empty for `none`.
+    pub fn survivors(&self) -> Vec<i32> {
+        // Waited for: when the namespace outlives graceinit, stderr is still
+        // open and its reader may lag behind stdout.
+        let warning = self
+            .err
+            .wait_line(
+                |l| l.starts_with("graceinit: warn: ") && l.contains("survivors:"),
+                LIMIT,
+            )
+            .unwrap_or_else(|| panic!("no survivors warning\n{}", self.report()));
+        warning
+            .rsplit("survivors:")
+            .next()
+            .expect("split found it")
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .collect()
     }
 
     /// Waits for print_signals' (or ignore_term's) `ready` line; returns the
@@ -417,7 +638,11 @@ impl Running {
 
     /// The exit code (128+N if killed by signal N), or None after `limit`.
     pub fn wait_within(&mut self, limit: Duration) -> Option<i32> {
+        if self.mode == Mode::NotPid1 {
+            return self.not_pid1_code(limit);
+        }
         let deadline = Instant::now() + limit;
+        let mut pause = Backoff::default();
         let status = loop {
             if let Some(status) = self.poll() {
                 break status;
@@ -425,7 +650,7 @@ impl Running {
             if Instant::now() >= deadline {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            pause.sleep();
         };
         // The namespace is gone with its PID 1, so the pipes close at once.
         self.out.wait_eof(LIMIT);
@@ -440,6 +665,21 @@ impl Running {
 
     pub fn code(&mut self) -> i32 {
         self.wait()
+    }
+
+    /// graceinit's exit code from the `not_pid1` shell's line, read on both
+    /// streams so that all graceinit wrote before its exit is read too.
+    fn not_pid1_code(&mut self, limit: Duration) -> Option<i32> {
+        if self.code.is_none() {
+            let deadline = Instant::now() + limit;
+            let exit = |l: &str| l.starts_with(EXITED);
+            let line = self.out.wait_line(exit, limit)?;
+            self.err
+                .wait_line(exit, deadline.saturating_duration_since(Instant::now()))?;
+            let code = line[EXITED.len()..].parse().expect("a code");
+            self.code = Some(code);
+        }
+        self.code
     }
 
     /// Every process below unshare (PID 1 and its descendants).
@@ -539,12 +779,26 @@ pub fn status_number(host_pid: i32, field: &str) -> u64 {
 /// Polls `condition` until it holds; fails the test after `limit`.
 pub fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
+    let mut pause = Backoff::default();
     while !condition() {
         assert!(
             Instant::now() < deadline,
             "timed out after {limit:?} waiting for {what}"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        pause.sleep();
+    }
+}
+
+/// Polling pauses from 1 ms up to 50 ms: quick when the answer is quick,
+/// and little CPU taken from a loaded machine when it is slow (a poll
+/// may walk /proc).
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn sleep(&mut self) {
+        self.0 = (self.0 * 2).clamp(1, 50);
+        std::thread::sleep(Duration::from_millis(self.0.into()));
     }
 }
 

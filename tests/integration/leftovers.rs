@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{example, Setup, BUSYBOX};
+use crate::harness::{example, send, Setup, BUSYBOX};
 
 /// The child exits; its background grandchild takes 300 ms to finish its
 /// SIGTERM handler and write a file. tini and dumb-init exit at once and
 /// the kernel kills the grandchild mid-handler: no file.
 #[test]
 fn leftovers_get_sigterm_and_time_to_finish() {
-    let mut setup = Setup::graceinit(&["--", &example("print_signals")]);
+    let mut setup = Setup::print_signals(&[], &[]);
     let done = setup.dir.join("done");
     setup.command().args([
         "--grandchild",
@@ -54,23 +54,9 @@ fn a_leftover_that_ignores_sigterm_is_killed_after_the_grace() {
         waited >= Duration::from_millis(400),
         "exited after {waited:?}"
     );
-    let warning = run
-        .stderr()
-        .lines()
-        .find(|l| l.starts_with("graceinit: warn: ") && l.contains("survivors:"))
-        .unwrap_or_else(|| panic!("no survivors warning\n{}", run.report()))
-        .to_string();
-    let survivors: Vec<&str> = warning
-        .rsplit("survivors:")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let survivors = run.survivors();
     for child in &pids[1..] {
-        assert!(
-            survivors.contains(&child.to_string().as_str()),
-            "{child} not in {warning}"
-        );
+        assert!(survivors.contains(child), "{child} not in {survivors:?}");
     }
 }
 
@@ -91,16 +77,16 @@ fn no_leftovers_means_exit_at_once() {
 /// PID 1 exits): the grandchild never sees a SIGTERM.
 #[test]
 fn single_child_sends_nothing_to_leftovers() {
-    let mut run = Setup::graceinit(&[
-        "-c",
-        "--",
-        &example("print_signals"),
-        "--grandchild",
-        "--exit-on",
-        "TERM:0",
-        "--exit-after-ready",
-        "6",
-    ])
+    let mut run = Setup::print_signals(
+        &["-c"],
+        &[
+            "--grandchild",
+            "--exit-on",
+            "TERM:0",
+            "--exit-after-ready",
+            "6",
+        ],
+    )
     .start();
     let started = Instant::now();
     run.ready();
@@ -141,7 +127,7 @@ fn zero_leftover_grace_exits_at_once() {
 /// SIGTERM until it runs again: graceinit follows SIGTERM with SIGCONT.
 #[test]
 fn a_stopped_leftover_is_continued_to_handle_sigterm() {
-    let mut setup = Setup::graceinit(&["--", &example("print_signals")]);
+    let mut setup = Setup::print_signals(&[], &[]);
     let done = setup.dir.join("done");
     setup.command().args([
         "--grandchild",
@@ -158,14 +144,10 @@ fn a_stopped_leftover_is_continued_to_handle_sigterm() {
     let pids = run.ready();
     let (child, grandchild) = (pids[0], pids[1]);
     let host = run.host_pid(grandchild);
-    crate::harness::send(host, libc::SIGSTOP);
-    crate::harness::wait_until("the grandchild to stop", crate::harness::LIMIT, || {
-        run.tree()
-            .iter()
-            .any(|p| p.host_pid == host && p.state == 'T')
-    });
+    send(host, libc::SIGSTOP);
+    run.wait_stopped(host);
     // Only the child can act on USR1 now; it exits 5 without lingering.
-    crate::harness::send(run.host_pid(child), libc::SIGUSR1);
+    send(run.host_pid(child), libc::SIGUSR1);
     assert_eq!(run.wait(), 5, "{}", run.report());
     let written = std::fs::read_to_string(&done).unwrap_or_default();
     assert!(

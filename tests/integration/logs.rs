@@ -5,18 +5,10 @@ use crate::harness::{example, Setup, BUSYBOX};
 
 #[test]
 fn verbose_logs_name_the_child_the_drain_and_the_rewrite() {
-    let app = example("print_signals");
-    let mut run = Setup::graceinit(&[
-        "-v",
-        "-r",
-        "TERM:QUIT",
-        "--drain-delay",
-        "300ms",
-        "--",
-        &app,
-        "--exit-on",
-        "QUIT:0",
-    ])
+    let mut run = Setup::print_signals(
+        &["-v", "-r", "TERM:QUIT", "--drain-delay", "300ms"],
+        &["--exit-on", "QUIT:0"],
+    )
     .start();
     let pid = run.ready()[0];
     run.kill(libc::SIGTERM);

@@ -25,3 +25,6 @@ mod leftovers;
 mod logs;
 mod reaping;
 mod spawning;
+/// The workloads' signal names, to read what they print.
+#[path = "../../examples/support/signals.rs"]
+mod signals;
