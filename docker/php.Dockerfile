@@ -6,7 +6,7 @@
 ARG BASE
 FROM ${BASE}
 COPY graceinit /usr/local/bin/graceinit
-COPY php/php-fpm.conf php/php-fpm-workaround.conf /etc/php/8.2/fpm/
+COPY php/php-fpm.conf php/php-fpm-timeout5.conf /etc/php/8.2/fpm/
 COPY php/www.conf /etc/php/8.2/fpm/pool.d/www.conf
 COPY php/nginx.conf /etc/nginx/nginx.conf
 COPY php/slow.php /var/www/html/slow.php

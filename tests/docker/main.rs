@@ -21,8 +21,10 @@
 )]
 
 mod exit_codes;
+mod express;
 mod harness;
 mod health;
+mod php;
 mod rolling_update;
 mod stop;
 mod tty;
