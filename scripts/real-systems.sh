@@ -67,7 +67,8 @@ part_express() {
   echo "| PID 1 | \`docker stop\` | exit code | node saw SIGTERM | request in flight |"
   echo "|---|---|---|---|---|"
   local row label pid1 c out took code saw
-  for row in "no init (npm is PID 1)|" "tini|tini --" "dumb-init|dumb-init" "graceinit|graceinit --"; do
+  for row in "no init (npm is PID 1)|" "tini|tini --" "dumb-init|dumb-init" "graceinit|graceinit --" \
+             "graceinit --zero-on-stop|graceinit --zero-on-stop --"; do
     label=${row%%|*} pid1=${row#*|}
     # shellcheck disable=SC2086 # the PID 1 words
     c=$(start "$express" $pid1 npm start)
@@ -148,6 +149,7 @@ part_php() {
   php_row "dumb-init -r 15:3 (QUIT)" "0 (default)" "$php" dumb-init -r 15:3 "${fpm[@]}"
   php_row "graceinit -r TERM:QUIT (QUIT)" "0 (default)" "$php" graceinit -r TERM:QUIT -- "${fpm[@]}"
   php_row "no init (TERM)" "5 (the usual workaround)" "$php" "${fpm[@]}" "${t5[@]}"
+  php_row "tini (TERM)" "5" "$php" tini -- "${fpm[@]}" "${t5[@]}"
   php_row "no init, \`--stop-signal QUIT\` (QUIT)" "5" --stop-signal QUIT "$php" "${fpm[@]}" "${t5[@]}"
   php_row "dumb-init -r 15:3 (QUIT)" "5" "$php" dumb-init -r 15:3 "${fpm[@]}" "${t5[@]}"
   php_row "graceinit -r TERM:QUIT (QUIT)" "5" "$php" graceinit -r TERM:QUIT -- "${fpm[@]}" "${t5[@]}"

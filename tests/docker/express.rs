@@ -82,8 +82,10 @@ fn npm_start_finishes_the_request_in_flight_only_under_graceinit() {
                     "graceinit: node must see SIGTERM and finish the request: {run:?}"
                 );
             }
+            // Whether node logs SIGTERM before dumb-init exits is a race
+            // with npm's exit (it did in every run); the lost request is not.
             "dumb-init" => assert!(
-                run.node_saw_term && !run.node_finished && run.in_flight != Some(200),
+                !run.node_finished && run.in_flight != Some(200),
                 "dumb-init did not reproduce the problem (node signalled, then killed \
                  mid-request when npm exits): {run:?}"
             ),
