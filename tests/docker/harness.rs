@@ -248,3 +248,93 @@ pub fn http_get(ip: &str, port: u16, path: &str) -> Option<u16> {
 pub fn script(name: &str) -> PathBuf {
     repo_root().join("scripts").join(name)
 }
+
+/// The real programs from Debian's packages (`scripts/docker-images.sh real`),
+/// on the cached Debian base image of `scripts/debian-base.sh`.
+pub struct RealImages {
+    /// express, `CMD ["npm", "start"]`, no ENTRYPOINT: each test puts its
+    /// PID 1 (nothing, tini, dumb-init, graceinit) in front of the command.
+    pub express: String,
+    /// php-fpm in the foreground; `nginx` as the command runs the front end.
+    pub php: String,
+}
+
+/// Returns the real-program images, or `None` (after printing why) when no
+/// Docker engine answers or mmdebstrap is missing (failures under `CI=true`).
+/// The first call may build the Debian base image (minutes, then cached).
+pub fn real_images() -> Option<&'static RealImages> {
+    docker()?;
+    if !have_tool("mmdebstrap") {
+        return None;
+    }
+    static REAL: OnceLock<RealImages> = OnceLock::new();
+    Some(REAL.get_or_init(build_real_images))
+}
+
+fn build_real_images() -> RealImages {
+    let name = unique("real");
+    let out = Command::new(script("docker-images.sh"))
+        .args(["real", &name])
+        .output()
+        .expect("run scripts/docker-images.sh real");
+    assert!(
+        out.status.success(),
+        "scripts/docker-images.sh real failed (it runs scripts/debian-base.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    extern "C" fn remove_real_images() {
+        if let Some(images) = REAL_TO_REMOVE.get() {
+            // The Debian base stays: it is the cache, and carries no e2e label.
+            let _ = Command::new("docker")
+                .arg("rmi")
+                .args(images)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+    let tags = ["express", "php"].map(|t| format!("{name}:{t}"));
+    let _ = REAL_TO_REMOVE.set(tags.to_vec());
+    // SAFETY: registers a plain function with no preconditions.
+    unsafe { libc::atexit(remove_real_images) };
+    let [express, php] = tags;
+    RealImages { express, php }
+}
+
+static REAL_TO_REMOVE: OnceLock<Vec<String>> = OnceLock::new();
+
+/// The PID 1 choices that every real-program test compares: the words put in
+/// front of the app's command.
+pub const PID1S: [(&str, &[&str]); 4] = [
+    ("no init", &[]),
+    ("tini", &["tini", "--"]),
+    ("dumb-init", &["dumb-init"]),
+    ("graceinit", &["graceinit", "--"]),
+];
+
+impl Container {
+    /// `docker stop -t SECS`: how long it took.
+    pub fn stop(&self, secs: u32) -> Duration {
+        let start = Instant::now();
+        docker_ok(&["stop", "-t", &secs.to_string(), &self.name]);
+        start.elapsed()
+    }
+
+    /// `wait_for_log` with a longer limit, for slow starters: npm 9 takes
+    /// 1 s to start on a quiet machine and over 10 s on a loaded one.
+    pub fn wait_for_log_within(&self, line: &str, limit: Duration) {
+        assert!(
+            wait_until(limit, || self.logs().contains(line)),
+            "{} never logged {line:?} in {limit:?}; logs:\n{}",
+            self.name,
+            self.logs()
+        );
+    }
+
+    /// `docker exec`'s exit status (no output), for checks like `test -e`.
+    pub fn exec_status(&self, command: &[&str]) -> bool {
+        let mut args = vec!["exec", &self.name];
+        args.extend_from_slice(command);
+        docker_out(&args).status.success()
+    }
+}

@@ -7,6 +7,9 @@
 //! busybox-static and tini for the images and haproxy, docker-compose and ab
 //! for the rolling update. The static binaries are (re)built by
 //! `scripts/build-static` once per run, so the images never hold stale ones.
+//! The real-program tests (express.rs, php.rs) also need mmdebstrap: their
+//! Debian base image is built once (minutes) and cached, labelled
+//! `graceinit-base=1` so that the clean-up below keeps it.
 //!
 //! Containers are removed by guards and images when the test process exits,
 //! also after failures. Only a killed run leaves some behind; everything it
@@ -21,8 +24,10 @@
 )]
 
 mod exit_codes;
+mod express;
 mod harness;
 mod health;
+mod php;
 mod rolling_update;
 mod stop;
 mod tty;
