@@ -255,7 +255,8 @@ impl EventLoop {
         match self.supervisor.leftover_target() {
             _ if !any_children => false,
             Target::Everyone => true,
-            target => send(target, Sig(0)).is_ok(),
+            // EPERM: alive, only not ours to signal (a set-uid leftover).
+            target => !matches!(send(target, Sig(0)), Err(Errno::ESRCH)),
         }
     }
 

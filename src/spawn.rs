@@ -250,7 +250,11 @@ unsafe fn exec_search(plan: &mut Plan) -> c_int {
             let sh_argv = plan.sh_argv();
             sh_argv[1] = candidate;
             libc::execve(SH.as_ptr(), sh_argv.as_ptr(), environ);
-            last = errno();
+            // No /bin/sh (a FROM scratch image): the file exists but cannot
+            // be run, which is 126 "Exec format error", not 127.
+            if errno() != libc::ENOENT {
+                last = errno();
+            }
         }
         match last {
             libc::EACCES => got_eacces = true,

@@ -301,7 +301,10 @@ impl Supervisor {
 
     fn forward(&mut self, received: Sig, now: Instant) -> Vec<Action> {
         let Some(mut sent) = self.policy.rewrite.apply(received) else {
-            if matches!(self.phase, Phase::Draining { .. }) {
+            // Only the signal that ends the drain (its own SIGTERM, or a stop
+            // request cutting it short) ends it when dropped; any other
+            // dropped signal leaves the drain running.
+            if matches!(self.phase, Phase::Draining { .. }) && received.is_stop_request() {
                 // The drain ended but nothing was sent: the stop is the user's to make.
                 self.phase = Phase::Running;
             }
@@ -474,6 +477,29 @@ mod tests {
             ]
         );
         assert_eq!(sup.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_dropped_signal_does_not_cancel_the_drain() {
+        let t0 = Instant::now();
+        let delay = Duration::from_secs(5);
+        let mut sup = pid1(Policy {
+            drain_delay: delay,
+            rewrite: Rewrites::from_pairs([(Sig(libc::SIGHUP), Sig(0))]),
+            ..policy()
+        });
+        sup.on_signal(Sig::TERM, t0);
+        assert_eq!(
+            sup.on_signal(Sig(libc::SIGHUP), t0 + Duration::from_secs(1)),
+            [Action::Drop(Sig(libc::SIGHUP))]
+        );
+        assert_eq!(
+            sup.on_time(t0 + delay),
+            [
+                Action::EndDrain { elapsed: delay },
+                forward(Sig::TERM, Sig::TERM)
+            ]
+        );
     }
 
     #[test]

@@ -101,3 +101,26 @@ fn a_stopped_child_is_not_an_exit() {
     run.kill(libc::SIGTERM);
     assert_eq!(run.wait(), 9, "{}", run.report());
 }
+
+/// A file without `#!` in an image with no /bin/sh (FROM scratch): it exists
+/// but cannot be run, so 126 "Exec format error", not 127 "not found" from
+/// the missing shell that execvp would have tried.
+#[test]
+fn a_script_with_no_shell_to_run_it_is_126() {
+    let dir = crate::harness::TempDir::new();
+    let script = dir.join("no-shebang");
+    std::fs::write(&script, "echo hi\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // /bin is /usr/bin on Debian: hide both under a tmpfs in the namespace.
+    let hide_shell = format!(
+        "{BUSYBOX} mount -t tmpfs none /usr/bin && exec {} {script}",
+        crate::harness::graceinit()
+    );
+    let mut run = Setup::pid1(BUSYBOX, &["sh", "-c", &hide_shell]).run();
+    assert_eq!(run.code(), 126, "{}", run.report());
+    assert!(
+        run.stderr().contains("Exec format error"),
+        "{}",
+        run.report()
+    );
+}
