@@ -24,8 +24,10 @@ pub struct Marked {
 }
 
 /// Creates the marker and its parent directories; an existing marker (a
-/// regular file) is kept and its age reported.
-pub fn mark(path: &Path) -> io::Result<Marked> {
+/// regular file) made at or after `not_before` (graceinit's start) is kept
+/// and its age reported. An older one is a stale marker that could not be
+/// removed at start: it says nothing about a drain, so this drain is new.
+pub fn mark(path: &Path, not_before: SystemTime) -> io::Result<Marked> {
     let mut marked = Marked::default();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::DirBuilder::new()
@@ -49,11 +51,13 @@ pub fn mark(path: &Path) -> io::Result<Marked> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let meta = regular_file(path)?;
             let made = meta.modified()?;
-            marked.age = Some(
-                SystemTime::now()
-                    .duration_since(made)
-                    .unwrap_or(Duration::ZERO),
-            );
+            if made >= not_before {
+                marked.age = Some(
+                    SystemTime::now()
+                        .duration_since(made)
+                        .unwrap_or(Duration::ZERO),
+                );
+            }
             Ok(marked)
         }
         Err(e) => Err(e),
@@ -129,7 +133,7 @@ pub fn command(undo: bool, path: &Path) -> u8 {
     let result = if undo {
         unmark(path).map(|()| "no longer draining".to_string())
     } else {
-        mark(path).map(|marked| {
+        mark(path, SystemTime::UNIX_EPOCH).map(|marked| {
             if let Some(warning) = marked.warning {
                 let _ = writeln!(io::stderr(), "graceinit: warn: {warning}");
             }
@@ -168,10 +172,14 @@ mod tests {
         let dir = scratch("parents");
         let marker = dir.join("a/b/draining");
         assert_eq!(is_marked(&marker), Ok(false));
-        assert_eq!(mark(&marker).unwrap(), Marked::default());
+        let start = SystemTime::now() - Duration::from_secs(1);
+        assert_eq!(mark(&marker, start).unwrap(), Marked::default());
         assert_eq!(is_marked(&marker), Ok(true));
-        // Marking again keeps the file and tells its age.
-        assert!(mark(&marker).unwrap().age.is_some());
+        // Marking again keeps the file and tells its age...
+        assert!(mark(&marker, start).unwrap().age.is_some());
+        // ... unless it is older than graceinit: a stale marker, no drain.
+        let later = SystemTime::now() + Duration::from_secs(60);
+        assert_eq!(mark(&marker, later).unwrap().age, None);
         unmark(&marker).unwrap();
         unmark(&marker).unwrap();
         assert_eq!(is_marked(&marker), Ok(false));
@@ -186,11 +194,11 @@ mod tests {
         fs::write(&victim, "secret").unwrap();
         let link = dir.join("link");
         std::os::unix::fs::symlink(&victim, &link).unwrap();
-        assert!(mark(&link).is_err());
+        assert!(mark(&link, SystemTime::UNIX_EPOCH).is_err());
         assert_eq!(fs::read_to_string(&victim).unwrap(), "secret");
         let fifo = dir.join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        assert!(mark(&fifo).is_err());
+        assert!(mark(&fifo, SystemTime::UNIX_EPOCH).is_err());
         assert!(is_marked(&fifo).unwrap_err().contains("FIFO"));
         let sub = dir.join("sub");
         fs::create_dir(&sub).unwrap();

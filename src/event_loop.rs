@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, info, warn, Level, LevelFilter};
 use nix::errno::Errno;
@@ -43,6 +43,7 @@ pub fn run(config: Config) -> Result<u8, Error> {
             ));
         }
     }
+    let started = SystemTime::now();
     // A restarted container must not start out unhealthy.
     if let Err(e) = drain::unmark(&config.drain_file) {
         warn!(
@@ -73,6 +74,7 @@ pub fn run(config: Config) -> Result<u8, Error> {
             Level::Debug
         },
         drain_file,
+        started,
         supervisor: Supervisor::new(policy, child, is_pid1),
         // SAFETY: signalfd_siginfo is plain integers; all zeroes is valid.
         batch: Box::new(unsafe { std::mem::zeroed() }),
@@ -89,6 +91,8 @@ struct EventLoop {
     /// How an orphan's reaping is logged (`-w`: warn).
     orphan_level: Level,
     drain_file: PathBuf,
+    /// A drain marker older than this is stale, not an outer drain.
+    started: SystemTime,
     supervisor: Supervisor,
     /// Kept across wake-ups: zeroing 2 KiB and allocating on every signal
     /// cost more instructions than the rest of the forward.
@@ -267,7 +271,7 @@ impl EventLoop {
             Action::Continue(target) => Outcome::Sent(send(target, Sig::CONT)),
             Action::TermLeftovers { target, .. } => Outcome::Sent(send(target, Sig::TERM)),
             Action::StartDrain(_) => {
-                let marked = drain::mark(&self.drain_file).map_err(|e| e.to_string());
+                let marked = drain::mark(&self.drain_file, self.started).map_err(|e| e.to_string());
                 if let Ok(Marked { age: Some(age), .. }) = marked {
                     self.supervisor.on_marker_age(age);
                 }
