@@ -23,7 +23,9 @@
 mod exit_codes;
 mod harness;
 mod health;
+mod init_path;
 mod rolling_update;
 mod stop;
+mod swarm;
 mod tty;
 mod zombies;
