@@ -9,6 +9,10 @@
 #     NAME:graceinit  Dockerfile.example (graceinit, drain on stop)
 #     NAME:tini       the same with ENTRYPOINT ["tini", "--"]
 #     NAME:noinit     the same with the app itself as PID 1
+#   scripts/docker-images.sh real NAME     the real programs, on the cached Debian
+#                                          base of scripts/debian-base.sh:
+#     NAME:express    docker/express.Dockerfile (CMD ["npm", "start"], express)
+#     NAME:php        docker/php.Dockerfile (php-fpm, and nginx in front)
 #
 # Every image carries the label graceinit-e2e=1, so leftovers of an aborted
 # run can be found: docker images -f label=graceinit-e2e=1
@@ -28,6 +32,8 @@ context() { # $1: directory to fill
     cp "$f" "$dir/"
   done
   cp "$root/Dockerfile.example" "$dir/Dockerfile"
+  # Dockerfile.example's /tmp; its path says where the context comes from.
+  mkdir -p -m 1777 "$dir/made-by-scripts-docker-images.sh/tmp"
   cat >"$dir/Dockerfile.tini" <<'EOF'
 ARG BASE
 FROM ${BASE}
@@ -60,8 +66,23 @@ build() { # $1: image name (repository); tags graceinit, tini, noinit
   echo "$name:graceinit $name:tini $name:noinit"
 }
 
+real() { # $1: image name (repository); tags express, php
+  local name=$1 dir base
+  base=$("$root/scripts/debian-base.sh")
+  "$root/scripts/build-static" >/dev/null
+  dir=$(mktemp -d)
+  trap 'rm -rf "$dir"' RETURN
+  cp "$release/graceinit" "$dir/"
+  cp -r "$root/examples/express" "$root/examples/php" "$root"/docker/*.Dockerfile "$dir/"
+  local args=(--label graceinit-e2e=1 --build-arg "BASE=$base")
+  docker build -q "${args[@]}" -f "$dir/express.Dockerfile" -t "$name:express" "$dir" >/dev/null
+  docker build -q "${args[@]}" -f "$dir/php.Dockerfile" -t "$name:php" "$dir" >/dev/null
+  echo "$name:express $name:php"
+}
+
 case "${1:-}" in
   context) context "${2:?usage: $0 context DIR}" ;;
   build) build "${2:-graceinit-example}" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  real) real "${2:-graceinit-real}" ;;
+  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
