@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A Swarm rolling update under load, measured: `docker service update --force`
 # of a 2-replica service (`--update-order start-first`, `--endpoint-mode
-# dnsrr`, the image's HEALTHCHECK `graceinit health`) while batches of
+# dnsrr`, a HEALTHCHECK `graceinit health`) while batches of
 # `ab -c 40 -n 20000 -l -k` run back to back through an HAProxy container on
 # the same attachable overlay network. HAProxy finds the tasks the way a
 # Swarm-aware balancer does: it resolves `tasks.SERVICE` through Docker's DNS
@@ -10,14 +10,19 @@
 # of the service (the images differ in nothing else). Prints a markdown table
 # on stdout; progress goes to stderr.
 #
-# usage: scripts/swarm-update.sh [--inits "noinit tini dumb-init graceinit"]
+# usage: scripts/swarm-update.sh [--app express|static]
+#          [--inits "noinit tini dumb-init graceinit-nodrain graceinit"]
 #          [--resolve "200ms 6s"] [--requests 20000] [--concurrency 40]
 #          [--port 18090] [--name graceinit-e2e-swarm]
+# --app: express, the express app under `npm start` on the cached Debian base
+#   (scripts/debian-base.sh, Debian's tini and dumb-init), the default; or
+#   static, examples/http_server.rs in the FROM-scratch images (no Debian
+#   base needed; dumb-init comes from the host with its libraries).
 # --inits: PID 1 of the service: noinit (the app), tini, dumb-init, graceinit
-#   (the image's GRACEINIT_DRAIN_DELAY=5s), graceinit-nodrain (drain off).
-# --resolve: HAProxy's re-resolution interval (`timeout resolve` and `hold
-#   valid`); 6s stands for a slow Swarm-aware balancer (Traefik's Swarm
-#   provider polls every 15 s by default).
+#   (GRACEINIT_DRAIN_DELAY=5s GRACEINIT_KILL_AFTER=10s), graceinit-nodrain.
+# --resolve: HAProxy's re-resolution interval (`timeout resolve`); 6s
+#   stands for a slow Swarm-aware balancer (Traefik's Swarm provider polls
+#   every 15 s by default).
 #
 # The daemon must not be in a swarm yet: the script runs `docker swarm init`
 # on 127.0.0.1 and `docker swarm leave --force` at the end, and removes the
@@ -29,17 +34,18 @@
 # go into the balancer image), busybox-static, tini, dumb-init
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-inits="noinit tini dumb-init graceinit" resolve="200ms 6s" requests=20000 concurrency=40
+app=express inits="noinit tini dumb-init graceinit-nodrain graceinit" resolve="200ms 6s" requests=20000 concurrency=40
 port=18090 name=graceinit-e2e-swarm
 while [ $# -gt 0 ]; do
   case "$1" in
+    --app) app=$2 ;;
     --inits) inits=$2 ;;
     --resolve) resolve=$2 ;;
     --requests) requests=$2 ;;
     --concurrency) concurrency=$2 ;;
     --port) port=$2 ;;
     --name) name=$2 ;;
-    *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
   shift 2
 done
@@ -72,7 +78,8 @@ cleanup() {
     # Swarm mode creates docker_gwbridge and leaves it behind on leave.
     [ -n "$gwbridge_ours" ] && docker network rm docker_gwbridge >/dev/null 2>&1 || true
   fi
-  docker rmi "$lb_image" "$name:graceinit" "$name:tini" "$name:noinit" "$name:dumb-init" >/dev/null 2>&1 || true
+  docker rmi "$lb_image" "$name:graceinit" "$name:tini" "$name:noinit" "$name:dumb-init" \
+    "$name:express" "$name:php" >/dev/null 2>&1 || true
   [ -z "${KEEP_WORK:-}" ] && rm -rf "$work" || echo "swarm-update: kept $work" >&2
 }
 trap cleanup EXIT
@@ -99,25 +106,38 @@ if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != inactive ]; then
   exit 1
 fi
 
-log "building images $name:{graceinit,tini,noinit,dumb-init} and $lb_image"
-"$root/scripts/docker-images.sh" build "$name" >/dev/null
 mkdir -p "$work/dumb-init" "$work/lb"
-bundle "$work/dumb-init" "$(command -v dumb-init)"
-cat >"$work/dumb-init/Dockerfile" <<EOF
+case $app in
+  express)
+    log "building $name:express on the Debian base (scripts/debian-base.sh; the first build takes minutes)"
+    "$root/scripts/docker-images.sh" real "$name" >/dev/null 2>>"$work/build.log" ||
+      { cat "$work/build.log" >&2; exit 1; }
+    app_port=3000
+    ;;
+  static)
+    log "building $name:{graceinit,tini,noinit,dumb-init}"
+    "$root/scripts/docker-images.sh" build "$name" >/dev/null 2>>"$work/build.log" ||
+      { cat "$work/build.log" >&2; exit 1; }
+    bundle "$work/dumb-init" "$(command -v dumb-init)"
+    cat >"$work/dumb-init/Dockerfile" <<EOF2
 FROM $name:graceinit
 COPY . /
 ENTRYPOINT ["$(command -v dumb-init)", "--"]
 CMD ["/app/http_server"]
-EOF
-rm -f "$work/dumb-init/Dockerfile.tmp"
-docker build -q --label "$label" -t "$name:dumb-init" "$work/dumb-init" >/dev/null
+EOF2
+    docker build -q --label "$label" -t "$name:dumb-init" "$work/dumb-init" >/dev/null 2>>"$work/build.log"
+    app_port=8080
+    ;;
+  *) echo "swarm-update: --app is express or static, not $app" >&2; exit 2 ;;
+esac
 bundle "$work/lb" "$(command -v haproxy)"
 cat >"$work/lb/Dockerfile" <<EOF
 FROM scratch
 COPY . /
 ENTRYPOINT ["$(command -v haproxy)", "-db", "-f", "/etc/haproxy.cfg"]
 EOF
-docker build -q --label "$label" -t "$lb_image" "$work/lb" >/dev/null
+log "building $lb_image (the host's haproxy and its libraries, FROM scratch)"
+docker build -q --label "$label" -t "$lb_image" "$work/lb" >/dev/null 2>>"$work/build.log"
 
 [ -n "$(docker network ls -q -f name='^docker_gwbridge$')" ] || gwbridge_ours=1
 log "docker swarm init on 127.0.0.1"
@@ -132,8 +152,11 @@ global
   log stderr format raw local0 info
 resolvers docker
   nameserver dns 127.0.0.11:53
+  # A resolution every `timeout resolve`. `hold valid` (10 s by default) is
+  # the least time between two; equal to the tick, timer jitter makes every
+  # other tick skip it, and 6 s becomes 12 s.
   timeout resolve $1
-  hold valid $1
+  hold valid 100ms
 defaults
   mode http
   log global
@@ -149,7 +172,7 @@ frontend web
   default_backend app
 backend app
   balance roundrobin
-  server-template task 4 tasks.$svc:8080 resolvers docker init-addr none
+  server-template task 4 tasks.$svc:$app_port resolvers docker init-addr none
 listen stats
   bind :8404
   stats enable
@@ -184,21 +207,47 @@ ab_sum() { # $1: the label of an ab line, e.g. "Complete requests"
   cat "$work"/ab.* 2>/dev/null | awk -F: -v k="$1" '$1 == k { s += $2 } END { print s + 0 }'
 }
 
-echo "| balancer re-resolves every | PID 1 | requests sent | failed | non-2xx | update took |"
-echo "|---|---|---:|---:|---:|---:|"
+service_args() { # $1: PID 1; sets args: the options, image and command of the service
+  local drain=(--env GRACEINIT_DRAIN_DELAY=5s --env GRACEINIT_KILL_AFTER=10s)
+  local nodrain=(--env GRACEINIT_DRAIN_DELAY=0 --env GRACEINIT_KILL_AFTER=10s)
+  case $app:$1 in
+    static:graceinit) args=("${drain[@]}" "$name:graceinit") ;;
+    static:graceinit-nodrain) args=("${nodrain[@]}" "$name:graceinit") ;;
+    static:noinit | static:tini | static:dumb-init) args=("$name:$1") ;;
+    # The image has no ENTRYPOINT: PID 1 is chosen here, and the command is
+    # given in full (a service's --entrypoint drops the image's CMD).
+    express:*)
+      args=(--health-cmd "/usr/local/bin/graceinit health --http http://127.0.0.1:3000/health --timeout 800ms"
+        --health-interval 2s --health-timeout 1s --health-retries 1
+        # npm takes seconds to start node here; a failed probe before that
+        # would make Swarm replace the task.
+        --health-start-period 60s)
+      case $1 in
+        noinit) args+=("$name:express") ;;
+        tini) args+=(--entrypoint "/usr/bin/tini --" "$name:express") ;;
+        dumb-init) args+=(--entrypoint "/usr/bin/dumb-init --" "$name:express") ;;
+        graceinit) args+=("${drain[@]}" --entrypoint "/usr/local/bin/graceinit --" "$name:express") ;;
+        graceinit-nodrain) args+=("${nodrain[@]}" --entrypoint "/usr/local/bin/graceinit --" "$name:express") ;;
+        *) echo "swarm-update: unknown PID 1 $1" >&2; exit 2 ;;
+      esac
+      args+=(npm start)
+      ;;
+    *) echo "swarm-update: unknown PID 1 $1" >&2; exit 2 ;;
+  esac
+}
+
+echo "| balancer re-resolves every | PID 1 | requests sent | failed | non-2xx | balancer errors | update took |"
+echo "|---|---|---:|---:|---:|---:|---:|"
 for every in $resolve; do
   haproxy_cfg "$every" >"$work/haproxy-$every.cfg"
   for init in $inits; do
-    image=$name:$init env=()
-    case $init in
-      graceinit-nodrain) image=$name:graceinit env=(--env GRACEINIT_DRAIN_DELAY=0) ;;
-    esac
+    service_args "$init"
     log "$every, $init: service with 2 replicas"
     # stop-grace-period: > the image's drain + kill-after (5 s + 10 s).
-    docker service create -q --detach=false --name "$svc" --label "$label" \
+    timeout 300 docker service create -q --detach=false --name "$svc" --label "$label" \
       --container-label "$label" --network "$net" --endpoint-mode dnsrr --replicas 2 \
       --update-order start-first --update-parallelism 1 --stop-grace-period 20s \
-      "${env[@]}" "$image" >/dev/null 2>>"$work/swarm.log"
+      "${args[@]}" >/dev/null 2>>"$work/swarm.log"
     wait_for 60 converged
     task_ips >"$work/old-ips"
     docker run -d -q --name "$lb" --label "$label" --network "$net" \
@@ -212,7 +261,7 @@ for every in $resolve; do
     sleep 1
     log "$every, $init: docker service update --force under load"
     start=$SECONDS
-    docker service update -q --detach=false --force "$svc" >/dev/null 2>>"$work/swarm.log"
+    timeout 300 docker service update -q --detach=false --force "$svc" >/dev/null 2>>"$work/swarm.log"
     # The update is complete when the new tasks run; the old ones may still
     # drain or stop, and the balancer may still route to them.
     wait_for 60 converged
@@ -223,12 +272,15 @@ for every in $resolve; do
     touch "$work/stop-load"
     wait "$load" || true
     sent=$(ab_sum "Complete requests") failed=$(ab_sum "Failed requests") non2xx=$(ab_sum "Non-2xx responses")
-    log "$every, $init: $sent sent, $failed failed, $non2xx non-2xx, update took ${took}s"
-    # HAProxy logs only the failed requests: status and termination state
-    # ("503 SC--": the task refused the connection).
-    docker logs "$lb" 2>&1 | awk '/ HTTP\// { print "swarm-update:   haproxy:", $6, $10 }' |
-      sort | uniq -c | sort -rn | head -5 >&2 || true
-    echo "| $every | $init | $sent | $failed | $non2xx | ${took} s |"
+    # HAProxy logs only the requests that failed (option dontlog-normal),
+    # with status and termination state: "503 SC--", the task refused the
+    # connection; "503 sC--", connecting to an address that is gone timed out.
+    docker logs -t "$lb" >"$work/lb-$every-$init.log" 2>&1
+    awk '/ HTTP\// { print $7, $11 }' "$work/lb-$every-$init.log" >"$work/lb-errors"
+    lb_errors=$(wc -l <"$work/lb-errors")
+    log "$every, $init: $sent sent, $failed failed, $non2xx non-2xx, balancer logged $lb_errors errors, update took ${took}s"
+    sort "$work/lb-errors" | uniq -c | sort -rn | head -5 | sed 's/^/swarm-update:   haproxy: /' >&2
+    echo "| $every | $init | $sent | $failed | $non2xx | $lb_errors | ${took} s |"
     docker rm -f "$lb" >/dev/null
     docker service rm "$svc" >/dev/null
     remove_tasks

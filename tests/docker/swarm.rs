@@ -1,11 +1,13 @@
 //! A Swarm rolling update, shortened: scripts/swarm-update.sh runs
-//! `docker service update --force` (start-first, dnsrr) under `ab` load behind
-//! an HAProxy that re-resolves `tasks.SERVICE` every 6 s, as a slow
-//! Swarm-aware balancer does. Swarm takes an old task out of its DNS 2 s
-//! before it signals it; a balancer that looks only every 6 s still routes
-//! there after the signal. graceinit's drain (5 s in the image) keeps the task
-//! serving until the balancer has moved on, so it must lose nothing; with the
-//! app as PID 1 requests must be lost, or the test could not fail.
+//! `docker service update --force` (start-first, dnsrr) of the express app
+//! under `npm start` with `ab` load behind an HAProxy that re-resolves
+//! `tasks.SERVICE` every 6 s, as a slow Swarm-aware balancer does. Swarm
+//! takes an old task out of its DNS 2 s before it signals it; a balancer that
+//! looks only every 6 s still routes there after the signal, unless its look
+//! happens to fall into those 2 s (a chance of 1 in 3 for each of the two
+//! tasks). graceinit's drain (5 s) keeps the task serving until the balancer
+//! has moved on, so it must lose nothing; with npm as PID 1 requests must be
+//! lost, or the test could not fail.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -52,15 +54,16 @@ impl Drop for SwarmRun {
             // Fails harmlessly while any container still uses it.
             let _ = docker_out(&["network", "rm", "docker_gwbridge"]);
         }
-        for tag in ["graceinit", "tini", "noinit", "dumb-init"] {
+        for tag in ["graceinit", "tini", "noinit", "dumb-init", "express", "php"] {
             let _ = docker_out(&["rmi", &format!("{}:{tag}", self.name)]);
         }
         let _ = docker_out(&["rmi", &format!("{}-lb:latest", self.name)]);
     }
 }
 
-/// `(requests sent, failed + non-2xx)` of the row for `every` and `init`.
-fn row(table: &str, every: &str, init: &str) -> (u64, u64) {
+/// `(requests sent, failed + non-2xx, errors the balancer logged)` of the row
+/// for `every` and `init`.
+fn row(table: &str, every: &str, init: &str) -> (u64, u64, u64) {
     let line = table
         .lines()
         .find(|l| l.starts_with(&format!("| {every} | {init} |")))
@@ -68,10 +71,10 @@ fn row(table: &str, every: &str, init: &str) -> (u64, u64) {
     let cells: Vec<u64> = line
         .split('|')
         .skip(3)
-        .take(3)
+        .take(4)
         .map(|c| c.trim().parse().unwrap())
         .collect();
-    (cells[0], cells[1] + cells[2])
+    (cells[0], cells[1] + cells[2], cells[3])
 }
 
 #[test]
@@ -108,12 +111,42 @@ fn swarm_update_behind_a_slow_balancer_loses_no_request_with_graceinit() {
             }
         }
     };
-    let name = unique("swarm");
     let start = Instant::now();
+    let table = swarm_update(port, "graceinit noinit");
+    let (sent, lost, lb_errors) = row(&table, "6s", "graceinit");
+    let (sent_noinit, mut lost_noinit, mut lb_errors_noinit) = row(&table, "6s", "noinit");
+    assert!(sent > 0 && sent_noinit > 0, "no load ran:\n{table}");
+    assert_eq!(
+        (lost, lb_errors),
+        (0, 0),
+        "graceinit lost requests:\n{table}"
+    );
+    // The control loses nothing in 1 of 9 updates (see above): up to two more
+    // before it counts as not reproduced (1 in 729).
+    let mut tables = table.clone();
+    for _ in 0..2 {
+        if lost_noinit + lb_errors_noinit > 0 {
+            break;
+        }
+        let again = swarm_update(port, "noinit");
+        (_, lost_noinit, lb_errors_noinit) = row(&again, "6s", "noinit");
+        tables.push_str(&again);
+    }
+    println!("{tables}(took {:?})", start.elapsed());
+    assert!(
+        lost_noinit + lb_errors_noinit > 0,
+        "no request lost without an init in three updates: the control did not reproduce \
+         the problem, so this test could not fail:\n{tables}"
+    );
+}
+
+/// Runs scripts/swarm-update.sh for `inits` behind the 6 s balancer; its table.
+fn swarm_update(port: u16, inits: &str) -> String {
+    let name = unique("swarm");
     let child = Command::new(script("swarm-update.sh"))
         .args([
             "--inits",
-            "graceinit noinit",
+            inits,
             "--resolve",
             "6s",
             "--port",
@@ -131,15 +164,5 @@ fn swarm_update_behind_a_slow_balancer_loses_no_request_with_graceinit() {
         run.child.wait().unwrap().success(),
         "swarm-update.sh failed:\n{table}"
     );
-    println!("{table}(took {:?})", start.elapsed());
-
-    let (sent, lost) = row(&table, "6s", "graceinit");
-    let (sent_noinit, lost_noinit) = row(&table, "6s", "noinit");
-    assert!(sent > 0 && sent_noinit > 0, "no load ran:\n{table}");
-    assert_eq!(lost, 0, "graceinit lost requests:\n{table}");
-    assert!(
-        lost_noinit > 0,
-        "no request lost without an init: the control did not reproduce the problem, \
-         so this test could not fail:\n{table}"
-    );
+    table
 }
