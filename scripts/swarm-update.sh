@@ -30,7 +30,7 @@
 # before), every service, container, network and image it made (all labelled
 # graceinit-e2e=1), also when it fails or is interrupted. It never changes
 # docker0, iptables or any network it did not create.
-# needs: docker, ab (apache2-utils), curl, haproxy (its binary and libraries
+# needs: docker, ab (apache2-utils), haproxy (its binary and libraries
 # go into the balancer image), busybox-static, tini, dumb-init
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,12 +45,12 @@ while [ $# -gt 0 ]; do
     --concurrency) concurrency=$2 ;;
     --port) port=$2 ;;
     --name) name=$2 ;;
-    *) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
   shift 2
 done
-for tool in docker ab curl haproxy dumb-init; do
-  command -v "$tool" >/dev/null || { echo "swarm-update: $tool not found (apt-get install haproxy apache2-utils curl dumb-init)" >&2; exit 1; }
+for tool in docker ab haproxy dumb-init; do
+  command -v "$tool" >/dev/null || { echo "swarm-update: $tool not found (apt-get install haproxy apache2-utils dumb-init)" >&2; exit 1; }
 done
 
 log() { echo "swarm-update: $(date +%T) $*" >&2; }
@@ -182,8 +182,14 @@ listen stats
 EOF
 }
 
+stats_csv() { # HAProxy's stats as CSV (bash's /dev/tcp: no curl needed)
+  exec 3<>"/dev/tcp/127.0.0.1/$stats_port" || return 0
+  printf 'GET /;csv HTTP/1.0\r\n\r\n' >&3
+  cat <&3
+  exec 3<&-
+}
 routed() { # the task addresses HAProxy routes to, one a line
-  curl -fsS "http://127.0.0.1:$stats_port/;csv" 2>/dev/null |
+  stats_csv 2>/dev/null |
     awk -F, '$1 == "app" && $2 ~ /^task/ && $18 !~ /MAINT/ { print $74 }' | sort
 }
 task_ips() { # the addresses of the service's running tasks on our network

@@ -108,7 +108,7 @@ impl Drop for PrivateDaemon {
 }
 
 fn available() -> bool {
-    docker().is_some() && ["dockerd", "unshare", "ip"].iter().all(|t| have_tool(t))
+    docker().is_some() && ["dockerd", "unshare"].iter().all(|t| have_tool(t))
 }
 
 /// Waits until the app in `name` listens, so a stop cannot race its start.
