@@ -11,10 +11,17 @@ iteration (shuffled round robin), so a noisy neighbour hurts all of them alike.
     python3 benches/compare.py            full run (< 5 min), writes benches/results/
     python3 benches/compare.py --quick    CI smoke run (< 60 s): exits 1 if graceinit
                                           makes an idle wakeup or leaves a zombie
+    python3 benches/compare.py --report benches/results/latest.json
+                                          renders a run's table, chart and README
+                                          fragment again (benches/report.py)
+
+This file measures and writes the JSON; benches/report.py renders it.
 
 Python 3 standard library only. Needs root (or user namespaces), unshare,
 and the peers from Debian's packages (scripts/deps installs them); a missing
-peer is skipped with a note. The workloads are examples/bench_*.rs.
+peer is skipped with a note. The workloads are examples/bench_*.rs; the
+start-up floor is benches/floor.rs; valgrind, strace, curl and busybox are
+used where installed.
 """
 
 import argparse
@@ -22,22 +29,30 @@ import json
 import os
 import platform
 import random
+import re
 import select
+import shutil
 import signal
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import report
+from report import fmt_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "target" / "x86_64-unknown-linux-gnu" / "release"
 GRACEINIT = RELEASE / "graceinit"
 BENCH_SIGNALS = RELEASE / "examples" / "bench_signals"
 BENCH_ORPHANS = RELEASE / "examples" / "bench_orphans"
+FLOOR = RELEASE / "bench-floor"
 SLEEP = Path("/bin/sleep")
 TRUE = Path("/bin/true")
 RESULTS = ROOT / "benches" / "results"
@@ -61,6 +76,8 @@ class Init:
     stats: dict = field(default_factory=dict)
     # A graceinit build under evaluation: shown, never the "best peer".
     candidate: bool = False
+    # Measured in the start-up steps only (the floors cannot supervise).
+    startup_only: bool = False
 
     def argv(self, *command):
         return [str(self.path), *self.prefix, *map(str, command)]
@@ -77,6 +94,11 @@ INITS = [
          "`dumb-init CMD`: setsid, signals go to the child's process group (`-c`: child only); dynamic"),
     Init("catatonit", Path("/usr/bin/catatonit"), ["--"],
          "`catatonit -- CMD`: signals go to the child only (`-g`: its process group); static"),
+    # What no init can beat: start the command, wait, exit (benches/floor.rs).
+    Init("floor-fork", FLOOR, [], "`floor CMD`: fork, exec, wait, nothing else (benches/floor.rs, "
+         "static Rust built like graceinit)", candidate=True, startup_only=True),
+    Init("floor-spawn", FLOOR, ["--spawn"], "`floor --spawn CMD`: the same with glibc's "
+         "posix_spawn (CLONE_VM | CLONE_VFORK)", candidate=True, startup_only=True),
 ]
 
 
@@ -92,12 +114,14 @@ class Mode:
     signals: int
     stops: int
     drains: int
+    traces: int
+    probes: int
 
 
 FULL = Mode(startup_runs=500, idle_seconds=10, reap_small_rounds=15, reap_large_rounds=9,
-            reap_large=20_000, signals=2000, stops=100, drains=10)
+            reap_large=20_000, signals=2000, stops=100, drains=10, traces=3, probes=200)
 QUICK = Mode(startup_runs=30, idle_seconds=5, reap_small_rounds=2, reap_large_rounds=0,
-             reap_large=20_000, signals=200, stops=5, drains=3)
+             reap_large=20_000, signals=200, stops=5, drains=3, traces=1, probes=10)
 REAP_SMALL = 2_000
 DRAIN_DELAY_MS = 200
 
@@ -293,31 +317,40 @@ def bench_size(inits):
 
 def bench_startup(inits, runs, env):
     """`INIT -- /bin/true` from spawn to exit, against bare /bin/true."""
-    floor = Init("floor", TRUE, [], "")
+    floor = Init("bare", TRUE, [], "")
     devnull = os.open(os.devnull, os.O_RDWR)
     actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
     unshare = next(str(Path(d) / "unshare") for d in env["PATH"].split(":")
                    if (Path(d) / "unshare").exists())
     samples = {init.name: [] for init in [floor, *inits]}
+    # wait4's rusage of unshare covers the init and its child too (each
+    # waited for its own): page faults and CPU time of the whole start.
+    faults = {init.name: [] for init in [floor, *inits]}
+    cpu = {init.name: [] for init in [floor, *inits]}
     for _, order in rounds([floor, *inits], runs):
         for init in order:
             argv = UNSHARE + init.argv(TRUE) if init is not floor else UNSHARE + [str(TRUE)]
             start = time.perf_counter_ns()
             pid = os.posix_spawn(unshare, argv, env, file_actions=actions)
-            _, status = os.waitpid(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
             elapsed = time.perf_counter_ns() - start
             if os.waitstatus_to_exitcode(status) != 0:
                 raise BenchError(f"{init.name} -- /bin/true exited with {status}")
             samples[init.name].append(elapsed / 1e6)
+            faults[init.name].append(usage.ru_minflt + usage.ru_majflt)
+            cpu[init.name].append((usage.ru_utime + usage.ru_stime) * 1e3)
     os.close(devnull)
-    floor_median = statistics.median(samples["floor"])
+    floor_median = statistics.median(samples["bare"])
     for init in inits:
         s = samples[init.name]
         init.stats["startup_median_ms"] = statistics.median(s)
         init.stats["startup_p90_ms"] = percentile(s, 90)
         init.stats["startup_overhead_ms"] = statistics.median(s) - floor_median
-    return {"floor_median_ms": floor_median, "floor_p90_ms": percentile(samples["floor"], 90),
-            "runs": runs}
+        init.stats["startup_faults"] = statistics.median(faults[init.name]) - statistics.median(faults["bare"])
+        init.stats["startup_cpu_ms"] = statistics.median(cpu[init.name]) - statistics.median(cpu["bare"])
+    return {"floor_median_ms": floor_median, "floor_p90_ms": percentile(samples["bare"], 90),
+            "floor_faults": statistics.median(faults["bare"]),
+            "floor_cpu_ms": statistics.median(cpu["bare"]), "runs": runs}
 
 
 def bench_idle(inits, seconds, env):
@@ -469,237 +502,148 @@ def bench_drain(builds, count, env):
             "sleep_floor_median_ms": statistics.median(floor), "sleep_floor_max_ms": max(floor)}
 
 
-# ---------------------------------------------------------------- report
-
-
-def fmt_bytes(n):
-    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
-
-
-def fmt_ms(v):
-    return f"{v:.3f} ms" if abs(v) < 1 else f"{v:.2f} ms" if abs(v) < 100 else f"{v:.0f} ms"
-
-
-def fmt_us(v):
-    return f"{v:.0f} µs" if v >= 100 else f"{v:.1f} µs"
-
-
-def fmt_kb(v):
-    return f"{v / 1024:.2f} MiB" if v >= 1024 else f"{v} kB"
-
-
-@dataclass
-class Row:
-    """One metric: how to show it, and graceinit's target against the best peer."""
-
-    key: str
-    label: str
-    fmt: object
-    chart: bool = True
-    target: str = ""
-    # (graceinit value, best peer value) -> met?
-    check: object = None
-
-
-ROWS = [
-    Row("size", "static binary size", fmt_bytes,
-        target="≤ 1.3 MB", check=lambda g, best: g <= 1.3e6),
-    Row("startup_median_ms", "start-up + exit of `/bin/true`, median", fmt_ms, chart=False),
-    Row("startup_p90_ms", "start-up + exit of `/bin/true`, p90", fmt_ms, chart=False),
-    Row("startup_overhead_ms", "start-up overhead over bare `/bin/true`, median", fmt_ms,
-        target="≤ 1.1× fastest peer", check=lambda g, best: g <= 1.1 * best),
-    Row("idle_rss_kb", "idle RSS (VmRSS)", fmt_kb,
-        target="≤ smallest peer", check=lambda g, best: g <= best),
-    Row("peak_rss_kb", "peak RSS (VmHWM)", fmt_kb, chart=False),
-    Row("idle_wakeups", "idle wakeups (context switches in 10 s)", str,
-        target="0", check=lambda g, best: g == 0),
-    Row(f"reap_{REAP_SMALL}_ms", "reap 2,000 orphans, median", fmt_ms),
-    Row("reap_20000_ms", "reap 20,000 orphans, median", fmt_ms,
-        target="≤ 1.0× fastest peer", check=lambda g, best: g <= best),
-    Row("reap_20000_best_ms", "reap 20,000 orphans, best run", fmt_ms, chart=False,
-        target="≤ 1.0× fastest peer", check=lambda g, best: g <= best),
-    Row("forward_median_us", "signal forwarding latency, median", fmt_us,
-        target="≤ 1.1× fastest peer", check=lambda g, best: g <= 1.1 * best),
-    Row("forward_p99_us", "signal forwarding latency, p99", fmt_us,
-        target="≤ 1.1× fastest peer", check=lambda g, best: g <= 1.1 * best),
-    Row("forward_pinned_median_us", "signal forwarding latency, all on one CPU, median", fmt_us,
-        target="≤ 1.1× fastest peer", check=lambda g, best: g <= 1.1 * best),
-    Row("forward_pinned_p99_us", "signal forwarding latency, all on one CPU, p99", fmt_us,
-        target="≤ 1.1× fastest peer", check=lambda g, best: g <= 1.1 * best),
-    Row("stop_median_us", "stop latency (SIGTERM → PID 1 gone), median", fmt_us),
-    Row("stop_p90_us", "stop latency, p90", fmt_us, chart=False),
-    Row("drain_error_median_ms", f"drain accuracy: forward − {DRAIN_DELAY_MS} ms, median", fmt_ms,
-        chart=False),
-    Row("drain_error_max_ms", f"drain accuracy: forward − {DRAIN_DELAY_MS} ms, max", fmt_ms,
-        chart=False),
-]
-
-
-def ratio(value, base):
-    if value is None or base is None:
+def bench_instructions(inits, runs, env):
+    """Instructions the init process itself executes for `INIT -- /bin/true`
+    (valgrind's count of user-space instructions, PID 1 only: the child is
+    not traced past its exec). Stable under load, unlike wall time."""
+    if not shutil.which("valgrind"):
         return None
-    if base == 0:
-        return 1.0 if value == 0 else float("inf")
-    return value / base
+    counts = {init.name: [] for init in inits}
+    for _, order in rounds(inits, runs):
+        for init in order:
+            proc = subprocess.run(
+                UNSHARE + ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           *init.argv(TRUE)],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=120,
+                check=False)
+            got = re.search(r"^==1== Collected : (\d+)$", proc.stderr, re.M)
+            if proc.returncode != 0 or not got:
+                raise BenchError(f"valgrind {init.name}: {proc.stderr.strip()[-300:]}")
+            counts[init.name].append(int(got.group(1)))
+    for init in inits:
+        init.stats["startup_instructions"] = statistics.median(counts[init.name])
+    return {"runs": runs, "counts": counts}
 
 
-def evaluate(inits):
-    """Per row: values, ratios to graceinit, best peer, target verdict."""
-    table = []
-    for row in ROWS:
-        values = {i.name: i.stats.get(row.key) for i in inits}
-        if all(v is None for v in values.values()):
+def strace_events(path):
+    """(pid, syscall, result) per system call of an `strace -f` log, with
+    the halves of an interrupted call (`<unfinished ...>`, `<... resumed>`)
+    joined, in the order the calls finished."""
+    pending, events = {}, []
+    for line in Path(path).read_text().splitlines():
+        pid, _, text = line.partition(" ")
+        text = text.strip()
+        if not pid.isdigit() or text.startswith(("+++", "---")):
             continue
-        base = values.get("graceinit")
-        peers = [v for init, v in zip(inits, values.values())
-                 if init.name != "graceinit" and not init.candidate and v is not None]
-        best = min(peers) if peers else None
-        met = None
-        if row.check and base is not None and (best is not None or row.key in ("size", "idle_wakeups")):
-            met = bool(row.check(base, best))
-        table.append({
-            "key": row.key, "label": row.label, "values": values,
-            "ratios": {name: ratio(v, base) for name, v in values.items()},
-            "best_peer": best, "target": row.target, "met": met,
-            "vs_best_peer": ratio(base, best) if best is not None else None,
-        })
-    return table
+        if text.endswith("<unfinished ...>"):
+            pending[pid] = text[: -len("<unfinished ...>")]
+            continue
+        resumed = re.match(r"<\.\.\. \w+ resumed>(.*)", text)
+        if resumed:
+            text = pending.pop(pid, "?(") + resumed.group(1)
+        name = text.split("(", 1)[0]
+        result = text.rsplit("= ", 1)[-1] if "= " in text else "?"
+        events.append((int(pid), name, text, result))
+    return events
 
 
-def markdown(inits, table, notes):
-    names = [i.name for i in inits]
-    lines = ["| metric | " + " | ".join(names) + " | target | met |",
-             "|---|" + "---:|" * len(names) + "---|:-:|"]
-    fmts = {row.key: row.fmt for row in ROWS}
-    for entry in table:
-        cells = []
-        for name in names:
-            value = entry["values"][name]
-            if value is None:
-                cells.append("n/a")
-                continue
-            cell = fmts[entry["key"]](value)
-            if entry["key"] == "size":
-                init = next(i for i in inits if i.name == name)
-                if not init.stats.get("static"):
-                    cell += " + libc"
-            r = entry["ratios"][name]
-            if name != "graceinit" and r is not None:
-                cell += " (∞×)" if r == float("inf") else f" ({r:.2f}×)"
-            cells.append(cell)
-        verdict = {True: "✅", False: "❌", None: ""}[entry["met"]]
-        lines.append(f"| {entry['label']} | " + " | ".join(cells) + f" | {entry['target']} | {verdict} |")
-    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+def bench_syscalls(inits, runs, env):
+    """System calls of the init process (after its own exec) and of its
+    child before it execs /bin/true, from `strace -f`. Stable under load."""
+    if not shutil.which("strace"):
+        return None
+    counts = {init.name: {"init": [], "child": []} for init in inits}
+    with tempfile.TemporaryDirectory(prefix="graceinit-strace-") as tmp:
+        log_path = Path(tmp) / "trace"
+        for _, order in rounds(inits, runs):
+            for init in order:
+                subprocess.run(["strace", "-f", "-qq", "-o", str(log_path), *UNSHARE, *init.argv(TRUE)],
+                               stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=60,
+                               check=True)
+                events = strace_events(log_path)
+
+                def exec_of(path):
+                    target = f'execve("{path}"'
+                    return next(((i, pid) for i, (pid, name, text, result) in enumerate(events)
+                                 if text.startswith(target) and result.startswith("0")), None)
+
+                init_exec, child_exec = exec_of(init.path), exec_of(TRUE)
+                if not init_exec or not child_exec:
+                    raise BenchError(f"strace {init.name}: no exec of the init or of {TRUE}")
+                (i0, init_pid), (i1, child_pid) = init_exec, child_exec
+                counts[init.name]["init"].append(sum(1 for pid, *_ in events[i0 + 1:] if pid == init_pid))
+                counts[init.name]["child"].append(sum(1 for pid, *_ in events[:i1] if pid == child_pid))
+    for init in inits:
+        init.stats["startup_init_syscalls"] = statistics.median(counts[init.name]["init"])
+        init.stats["startup_child_syscalls"] = statistics.median(counts[init.name]["child"])
+    return {"runs": runs, "counts": counts}
 
 
-COLORS = {"graceinit": "#2e7d32", "tini": "#1565c0", "tini-static": "#64b5f6",
-          "dumb-init": "#ef6c00", "catatonit": "#8e24aa"}
-CANDIDATE_COLORS = ["#81c784", "#a5d6a7", "#c8e6c9", "#66bb6a"]
+class HealthServer:
+    """A local HTTP server for the probes: 200 on every GET."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            body = b"ok\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    def __enter__(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self.server.server_address[1]
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
 
 
-def svg_chart(inits, table, cap=3.0):
-    """Horizontal grouped bars: each init's value divided by graceinit's;
-    bars past `cap` are cut short and labelled with their ratio."""
-    rows = [e for e in table
-            if next(r for r in ROWS if r.key == e["key"]).chart and e["values"].get("graceinit") is not None]
-    names = [i.name for i in inits]
-    candidates = iter(CANDIDATE_COLORS * 3)
-    colors = {i.name: COLORS.get(i.name) or next(candidates) for i in inits}
-    bar, gap, label_w, plot_w = 9, 14, 300, 420
-    group_h = bar * len(names) + gap
-    top = 70
-    height = top + group_h * len(rows) + 46
-    width = label_w + plot_w + 110
-    x = lambda r: label_w + plot_w * min(r, cap) / cap  # noqa: E731
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="10" y="20" font-size="15" font-weight="bold">Cost relative to graceinit '
-           f'(graceinit = 1×; a longer bar costs more than graceinit)</text>']
-    for i, name in enumerate(names):
-        lx = 10 + i * 115
-        out.append(f'<rect x="{lx}" y="34" width="12" height="12" fill="{colors[name]}"/>'
-                   f'<text x="{lx + 16}" y="44">{name}</text>')
-    for tick in range(int(cap) + 1):
-        tx = x(tick)
-        out.append(f'<line x1="{tx}" y1="{top - 6}" x2="{tx}" y2="{height - 38}" '
-                   f'stroke="{"#333" if tick == 1 else "#ddd"}" stroke-width="{2 if tick == 1 else 1}"/>'
-                   f'<text x="{tx}" y="{height - 24}" text-anchor="middle">{tick}×</text>')
-    for g, entry in enumerate(rows):
-        gy = top + g * group_h
-        label = (entry["label"].replace("`", "").replace(", median", " (median)")
-                 .replace("signal forwarding latency", "forwarding latency")
-                 .replace("start-up overhead over bare /bin/true", "start-up overhead")
-                 .replace(" (SIGTERM → PID 1 gone)", ""))
-        out.append(f'<text x="{label_w - 8}" y="{gy + group_h / 2}" text-anchor="end" '
-                   f'dominant-baseline="middle">{escape(label)}</text>')
-        base = entry["values"]["graceinit"]
-        for i, name in enumerate(names):
-            value = entry["values"][name]
-            if value is None:
-                continue
-            r = entry["ratios"][name]
-            y = gy + i * bar
-            if base == 0:
-                # graceinit's zero has no ratio: a full bar for any cost, labelled with the count.
-                w = x(cap) - label_w if value else 1
-                text = f"{value}"
-            else:
-                w = max(x(r) - label_w, 1)
-                text = f"{r:.2f}×" + ("" if r <= cap else " ▸")
-            out.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar - 1}" '
-                       f'fill="{colors[name]}"><title>{name}: {value}</title></rect>'
-                       f'<text x="{label_w + w + 4:.1f}" y="{y + bar - 1}" font-size="9">{text}</text>')
-    dynamic = [i.name for i in inits if i.stats.get("static") is False]
-    if dynamic:
-        out.append(f'<text x="10" y="{height - 4}" font-size="10" fill="#555">Binary size: '
-                   f'{", ".join(dynamic)} are dynamically linked and need libc (~2 MB) besides.</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
-def readme_fragment(md, info):
-    """docs/benchmarks.md: the README's benchmark section, regenerated with each full run."""
-    return f"""## Benchmarks
-
-What graceinit costs next to the inits you use today, measured in one run on
-{info['cpus']} × {info['cpu']} (Linux {info['kernel']}), {info['date']}. Every init runs as the
-real PID 1 of its own PID namespace, and they take turns in every iteration, so
-noise from the machine hits all of them alike. Ratios are each init's value over
-graceinit's: above 1× costs more than graceinit.
-
-![graceinit against tini, tini-static, dumb-init and catatonit](benches/results/chart.svg)
-
-{md}
-Reading it: the machine was shared with other work, so repeated runs move the
-latency and reaping rows by ±15–30 %, and "the best peer" of four noisy
-medians is lower than any one of them, which the `met` column does not
-correct for. Reaping is one `wait4` per orphan in every init (one system call
-each, a few dozen instructions around it), so its differences are noise.
-Forwarding "on one CPU" pins the harness, PID 1 and the child to one CPU and
-is the steadiest measure of an init's own path. The inits run inside a cpu
-cgroup, as in a container: outside one, kernel autogroup gives every
-session its own scheduling group, which taxes the inits that `setsid()` their
-child (graceinit, dumb-init) with extra wake-up latency that containers never
-see. RSS is mostly the binary's own pages: a static Rust hello-world linked
-like graceinit already uses about 0.9 MiB.
-
-Reproduce it (root, or a kernel that allows user namespaces; about 2 minutes):
-
-```sh
-scripts/deps                     # tini, dumb-init, catatonit from Debian
-python3 benches/compare.py       # builds, measures, rewrites benches/results/ and this section
-```
-
-CI runs `python3 benches/compare.py --quick` (under a minute), which fails if
-graceinit wakes up at all while idle or leaves a zombie behind. The raw numbers
-of the run above are in `benches/results/latest.json`; the workloads are
-`examples/bench_signals.rs` and `examples/bench_orphans.rs`.
-"""
-
-
-def escape(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def bench_probes(graceinit, runs, env):
+    """What one HEALTHCHECK costs: one probe process against a local server,
+    graceinit's own probe beside curl and busybox wget. Wall time from spawn
+    to exit, and the probe's CPU time (user + sys) from wait4's rusage."""
+    # Not the marker the drain step leaves behind: that one says "draining".
+    env = {**env, "GRACEINIT_DRAIN_FILE": env["GRACEINIT_DRAIN_FILE"] + "-probe"}
+    with HealthServer() as port:
+        url = f"http://127.0.0.1:{port}/health"
+        tools = {
+            report.PROBE_BASE: [str(graceinit), "health", "--http", url],
+            "graceinit --tcp": [str(graceinit), "health", "--tcp", f"127.0.0.1:{port}"],
+            "curl -fsS": ["curl", "-fsS", "-o", "/dev/null", url],
+            "busybox wget -q": ["busybox", "wget", "-q", "-O", "/dev/null", url],
+        }
+        tools = {name: argv for name, argv in tools.items() if shutil.which(argv[0], path=env["PATH"])}
+        devnull = os.open(os.devnull, os.O_RDWR)
+        actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
+        wall = {name: [] for name in tools}
+        cpu = {name: [] for name in tools}
+        try:
+            for _, order in rounds(list(tools), runs):
+                for name in order:
+                    argv = tools[name]
+                    path = shutil.which(argv[0], path=env["PATH"])
+                    start = time.perf_counter_ns()
+                    pid = os.posix_spawn(path, argv, env, file_actions=actions)
+                    _, status, usage = os.wait4(pid, 0)
+                    wall[name].append((time.perf_counter_ns() - start) / 1e6)
+                    cpu[name].append((usage.ru_utime + usage.ru_stime) * 1e3)
+                    if os.waitstatus_to_exitcode(status) != 0:
+                        raise BenchError(f"probe {name} failed ({status}): {' '.join(argv)}")
+        finally:
+            os.close(devnull)
+    stats = {name: {"wall_median_ms": statistics.median(wall[name]),
+                    "wall_p90_ms": percentile(wall[name], 90),
+                    "cpu_median_ms": statistics.median(cpu[name]),
+                    "argv": " ".join(tools[name]).replace(str(graceinit), "graceinit")
+                    .replace(url, "URL").replace(f"127.0.0.1:{port}", "HOST:PORT")}
+             for name in tools}
+    return {"runs": runs, "tools": stats}
 
 
 # ---------------------------------------------------------------- main
@@ -712,6 +656,19 @@ def build():
     if result.returncode != 0:
         log(result.stdout + result.stderr)
         raise BenchError("scripts/build-static failed")
+    build_floor()
+
+
+def build_floor():
+    """benches/floor.rs, linked exactly as scripts/build-static links graceinit."""
+    flags = ["-C", "opt-level=z", "-C", "panic=abort", "-C", "lto", "-C", "codegen-units=1",
+             "-C", "strip=symbols", "-C", "target-feature=+crt-static",
+             "-C", "relocation-model=static", "-C", "link-arg=-Wl,--no-eh-frame-hdr"]
+    result = subprocess.run(["rustc", "--edition", "2021", "--target", "x86_64-unknown-linux-gnu",
+                             *flags, "-o", str(FLOOR), str(ROOT / "benches" / "floor.rs")],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        log(f"benches/floor.rs not built, the floor is left out: {result.stderr.strip()}")
 
 
 def meta(mode_name, started):
@@ -746,11 +703,17 @@ def main():
     parser.add_argument("--graceinit", type=Path, default=GRACEINIT,
                         help="graceinit binary to measure (e.g. a candidate fix; implies --no-build)")
     parser.add_argument("--skip", default="", metavar="STEP,...",
-                        help="steps to leave out: startup, idle, reap_small, reap_large, "
-                             "forwarding, forwarding_pinned, stop, drain")
+                        help="steps to leave out: startup, instructions, syscalls, idle, "
+                             "reap_small, reap_large, forwarding, forwarding_pinned, stop, drain, "
+                             "probes")
     parser.add_argument("--candidate", action="append", default=[], metavar="NAME=PATH",
                         help="also measure another graceinit build side by side (repeatable)")
+    parser.add_argument("--report", type=Path, metavar="FILE.json",
+                        help="measure nothing: render FILE.json (a run's latest.json) into "
+                             "latest.md and chart.svg beside it, and the README fragment")
     args = parser.parse_args()
+    if args.report:
+        return render_report(args.report)
     INITS[0].path = args.graceinit.resolve()
     for spec in args.candidate:
         name, _, path = spec.partition("=")
@@ -762,9 +725,9 @@ def main():
     started = time.time()
 
     if not args.no_build:
-        log("building (scripts/build-static) ...")
+        log("building (scripts/build-static, benches/floor.rs) ...")
         build()
-    for needed in (*(i.path for i in INITS if i.candidate), INITS[0].path, BENCH_SIGNALS, BENCH_ORPHANS):
+    for needed in (*(i.path for i in INITS if i.candidate and not i.startup_only), INITS[0].path, BENCH_SIGNALS, BENCH_ORPHANS):
         if not needed.exists():
             raise BenchError(f"{needed} missing: run scripts/build-static")
     inits, notes = [], []
@@ -774,6 +737,8 @@ def main():
             continue
         if init.path.exists():
             inits.append(init)
+        elif init.startup_only:
+            notes.append(f"{init.name} skipped: {init.path} not built (rustc benches/floor.rs)")
         else:
             notes.append(f"{init.name} skipped: {init.path} not installed (scripts/deps installs it)")
     tmp = tempfile.mkdtemp(prefix="graceinit-bench-")
@@ -788,21 +753,27 @@ def main():
 
 
 def run_steps(args, mode, inits, notes, env, started, cgroup):
-    """Measures, reports and applies the smoke gate; returns the exit code."""
+    """Measures, writes the JSON, renders it and applies the smoke gate;
+    returns the exit code."""
     raw = {}
+    # The floors only start a command: they take part in the start-up steps.
+    full = [i for i in inits if not i.startup_only]
     steps = [
-        ("size", lambda: bench_size(inits)),
+        ("size", lambda: bench_size(full)),
         ("startup", lambda: bench_startup(inits, mode.startup_runs, env)),
-        ("idle", lambda: bench_idle(inits, mode.idle_seconds, env)),
-        ("reap_small", lambda: bench_reaping(inits, REAP_SMALL, mode.reap_small_rounds, env, 20)),
-        ("reap_large", lambda: bench_reaping(inits, mode.reap_large, mode.reap_large_rounds, env, 60)
+        ("instructions", lambda: bench_instructions(inits, mode.traces, env)),
+        ("syscalls", lambda: bench_syscalls(inits, mode.traces, env)),
+        ("idle", lambda: bench_idle(full, mode.idle_seconds, env)),
+        ("reap_small", lambda: bench_reaping(full, REAP_SMALL, mode.reap_small_rounds, env, 20)),
+        ("reap_large", lambda: bench_reaping(full, mode.reap_large, mode.reap_large_rounds, env, 60)
          if mode.reap_large_rounds else None),
-        ("forwarding", lambda: bench_forwarding(inits, mode.signals, env)),
-        ("forwarding_pinned", lambda: bench_forwarding(inits, mode.signals, env,
+        ("forwarding", lambda: bench_forwarding(full, mode.signals, env)),
+        ("forwarding_pinned", lambda: bench_forwarding(full, mode.signals, env,
                                                        cpu=max(os.sched_getaffinity(0)))),
-        ("stop", lambda: bench_stop(inits, mode.stops, env)),
-        ("drain", lambda: bench_drain([i for i in inits if i.name == "graceinit" or i.candidate],
+        ("stop", lambda: bench_stop(full, mode.stops, env)),
+        ("drain", lambda: bench_drain([i for i in full if i.name == "graceinit" or i.candidate],
                                       mode.drains, env)),
+        ("probes", lambda: bench_probes(inits[0].path, mode.probes, env)),
     ]
     skipped = set(filter(None, args.skip.split(",")))
     for name, step in steps:
@@ -813,7 +784,6 @@ def run_steps(args, mode, inits, notes, env, started, cgroup):
         raw[name] = step()
         log(f"{name}: {time.monotonic() - t:.1f} s")
 
-    table = evaluate(inits)
     wall = time.time() - started
     info = meta("quick" if args.quick else "full", started)
     info["wall_seconds"] = round(wall, 1)
@@ -826,11 +796,21 @@ def run_steps(args, mode, inits, notes, env, started, cgroup):
         "Each init ran as PID 1 of its own `unshare --pid --fork --mount-proc` namespace; "
         "the inits took turns in a fresh random order in every iteration.",
         "Cells: value (ratio to graceinit; above 1× means costlier than graceinit). "
-        "`met` compares graceinit with the best peer of the same run.",
+        "`met` compares graceinit with the best peer of the same run; the floors are never "
+        "the best peer.",
     ]
     step_notes = {
         "startup": lambda r: f"Start-up: {mode.startup_runs} runs each, spawn of unshare to its exit; "
-        f"floor (bare `/bin/true` under the same unshare): median {fmt_ms(r['floor_median_ms'])}.",
+        f"floor (bare `/bin/true` under the same unshare): median {fmt_ms(r['floor_median_ms'])}, "
+        f"{r['floor_faults']:.0f} page faults, {fmt_ms(r['floor_cpu_ms'])} CPU. Page faults and CPU "
+        "time are wait4's rusage of unshare, which includes the init and its child.",
+        "instructions": lambda r: f"Instructions: `valgrind --tool=callgrind INIT -- /bin/true` as "
+        f"PID 1, user-space instructions of the init process only, median of {r['runs']}; the "
+        "environment is the harness's two variables (glibc's start-up scans every variable, so "
+        "a container's longer environment adds to every init alike).",
+        "syscalls": lambda r: "System calls: `strace -f` of the same run; the init's count starts "
+        "after its own exec and ends with its exit; the child's runs from its creation to "
+        "(not including) the exec of /bin/true.",
         "idle": lambda r: f"Idle: child `sleep`, all inits side by side for {mode.idle_seconds} s "
         "after 0.5 s settling; wakeups = voluntary + nonvoluntary context switches of PID 1.",
         "reap_small": lambda r: "Reaping: examples/bench_orphans leaves N zombies and exits, so they "
@@ -847,8 +827,15 @@ def run_steps(args, mode, inits, notes, env, started, cgroup):
         f"{mode.drains} runs; time from SIGTERM to the child's receipt minus the delay. Floor: a "
         f"plain {DRAIN_DELAY_MS} ms sleep of the harness wakes {fmt_ms(r['sleep_floor_median_ms'])} "
         f"late (median), {fmt_ms(r['sleep_floor_max_ms'])} (max).",
+        "probes": lambda r: f"Health probes: {r['runs']} probes per tool, taking turns, against a "
+        "local Python HTTP server (200 for every GET; `--tcp` only connects), run as plain "
+        "processes; wall time from spawn to exit, CPU time from wait4's rusage. Commands: "
+        + "; ".join(f"`{t['argv']}`" for t in r["tools"].values()) + ".",
     }
     notes += [note(raw[name]) for name, note in step_notes.items() if raw.get(name)]
+    for name, tool in (("instructions", "valgrind"), ("syscalls", "strace")):
+        if name not in skipped and raw.get(name) is None:
+            notes.append(f"{name} skipped: {tool} not installed")
     notes.append("Flags: " + "; ".join(i.flags_note for i in inits) + ".")
     if cgroup.note:
         notes.append(cgroup.note)
@@ -856,24 +843,20 @@ def run_steps(args, mode, inits, notes, env, started, cgroup):
                      for f in raw[name]["failures"]]
     if reap_failures:
         notes.append("Reaping failures: " + "; ".join(reap_failures))
-    md = markdown(inits, table, notes)
+    data = {
+        "meta": info,
+        "inits": {i.name: {"path": str(i.path), "flags": i.flags_note, "candidate": i.candidate,
+                           **i.stats} for i in inits},
+        "probes": raw.get("probes"), "raw": raw, "notes": notes,
+    }
+    md, svg, fragment, _ = report.render(data)
     print(md)
 
     out = args.out.resolve() if args.out else None if args.quick else RESULTS
     if out:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "latest.md").write_text(md)
-        (out / "chart.svg").write_text(svg_chart(inits, table))
-        (out / "latest.json").write_text(json.dumps({
-            "meta": info,
-            "inits": {i.name: {"path": str(i.path), "flags": i.flags_note, **i.stats} for i in inits},
-            "table": table, "raw": raw, "notes": notes,
-        }, indent=2, default=str) + "\n")
-        log(f"wrote {out}/latest.md, latest.json, chart.svg")
-        if out == RESULTS:
-            FRAGMENT.parent.mkdir(exist_ok=True)
-            FRAGMENT.write_text(readme_fragment(md, info))
-            log(f"wrote {FRAGMENT}")
+        (out / "latest.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+        write_report(out, md, svg, fragment if out == RESULTS else None)
 
     # The smoke gate: what must never regress, whatever the machine's noise.
     problems = []
@@ -886,6 +869,26 @@ def run_steps(args, mode, inits, notes, env, started, cgroup):
         log(f"FAIL: {p}")
     log(f"wall time {wall:.0f} s")
     return 1 if problems else 0
+
+
+def write_report(out, md, svg, fragment):
+    (out / "latest.md").write_text(md)
+    (out / "chart.svg").write_text(svg)
+    log(f"wrote {out}/latest.md, chart.svg")
+    if fragment is not None:
+        FRAGMENT.parent.mkdir(exist_ok=True)
+        FRAGMENT.write_text(fragment)
+        log(f"wrote {FRAGMENT}")
+
+
+def render_report(path):
+    """--report: the table, chart and (for benches/results) README fragment of a saved run."""
+    data = json.loads(path.read_text())
+    md, svg, fragment, _ = report.render(data)
+    print(md)
+    out = path.resolve().parent
+    write_report(out, md, svg, fragment if out == RESULTS else None)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 //! The command line: graceinit's own spellings, tini's and dumb-init's, and
 //! the environment fallbacks, turned into a validated [`Config`] or one line
-//! of error. Hand-written rather than clap: it reads exactly getopt's forms
-//! (which the peers' users already type), words every error as one line, and
-//! keeps about 220 KB out of a binary that every container carries.
+//! of error. lexopt reads getopt's forms (which the peers' users already
+//! type: `-vv`, `-e143`, `--rewrite=15:3`, `--`); the help text is
+//! hand-written, and clap's 220 KB stay out of a binary every container
+//! carries.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -10,13 +11,15 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::args::{Arg, Args};
+use lexopt::prelude::*;
+use lexopt::Parser;
+
 use crate::config::{
-    parse_duration, parse_exit_remap, parse_rewrite, parse_signal, Config, ExitRemap, Policy,
-    Rewrites, DEFAULT_DRAIN_FILE, DEFAULT_LEFTOVER_GRACE,
+    parse_duration, parse_exit_remap, parse_pdeathsig, parse_rewrite, parse_tcp, parse_url, Check,
+    Command, Config, ExitRemap, Policy, Probe, Rewrites, DEFAULT_DRAIN_FILE,
+    DEFAULT_LEFTOVER_GRACE, DEFAULT_PROBE_TIMEOUT,
 };
 use crate::error::Error;
-use crate::health::Probe;
 
 /// What the command line asks for.
 pub enum Invocation {
@@ -76,13 +79,19 @@ graceinit is free software under the MIT License: use, copy, modify and distribu
 it freely, keeping the copyright notice. It comes with no warranty of any kind.
 ";
 
-/// Parses the process arguments (including argv[0]).
+/// Parses the process arguments (including `argv[0]`) and environment.
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
+    parse_with(args, &Env(&|name| std::env::var_os(name)))
+}
+
+/// [`parse`] with the environment given, so tests need not change the
+/// process's own.
+fn parse_with(args: Vec<OsString>, env: &Env) -> Result<Invocation, Error> {
     let mut words = args.into_iter().skip(1).peekable();
     match words.peek().and_then(|w| w.to_str()) {
-        Some("health") => parse_health(Args::new(words.skip(1))),
-        Some("drain") => parse_drain(Args::new(words.skip(1))),
-        _ => parse_run(Args::new(words)),
+        Some("health") => parse_health(Parser::from_args(words.skip(1)), env),
+        Some("drain") => parse_drain(Parser::from_args(words.skip(1)), env),
+        _ => parse_run(Parser::from_args(words), env),
     }
 }
 
@@ -105,46 +114,42 @@ struct RunFlags {
     leftover_grace: Option<String>,
 }
 
-fn parse_run(mut args: Args) -> Result<Invocation, Error> {
+fn parse_run(mut parser: Parser, env: &Env) -> Result<Invocation, Error> {
     let mut flags = RunFlags::default();
     let first_word = loop {
-        let Some(arg) = args.next()? else {
+        let Some(arg) = parser.next()? else {
             break None;
         };
         match arg {
-            Arg::Positional(word) => break Some(word),
-            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
-            Arg::Short('V') => return Ok(Invocation::Print(version())),
-            Arg::Short('l') => return Ok(Invocation::Print(LICENSE.into())),
-            Arg::Short('c') => flags.single_child = true,
-            Arg::Short('g') => {} // group delivery is the default already
-            Arg::Short('s') => flags.subreaper = true,
-            Arg::Short('w') => flags.warn_on_reap = true,
-            Arg::Short('v') => flags.verbose = flags.verbose.saturating_add(1),
-            Arg::Short('q') => flags.quiet = true,
-            Arg::Short('r') => push(&mut flags.rewrite, args.value("-r/--rewrite")?),
-            Arg::Short('e') => push(&mut flags.remap_exit, args.value("-e/--remap-exit")?),
-            Arg::Short('p') => flags.pdeathsig = Some(args.value("-p/--pdeathsig")?),
-            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
-            Arg::Long(name) => match name.as_str() {
-                "help" => return Ok(Invocation::Print(HELP.into())),
-                "version" => return Ok(Invocation::Print(version())),
-                "license" => return Ok(Invocation::Print(LICENSE.into())),
-                "single-child" => flags.single_child = true,
-                "subreaper" => flags.subreaper = true,
-                "zero-on-stop" => flags.zero_on_stop = true,
-                "warn-on-reap" => flags.warn_on_reap = true,
-                "verbose" => flags.verbose = flags.verbose.saturating_add(1),
-                "quiet" => flags.quiet = true,
-                "rewrite" => push(&mut flags.rewrite, args.value("-r/--rewrite")?),
-                "remap-exit" => push(&mut flags.remap_exit, args.value("-e/--remap-exit")?),
-                "pdeathsig" => flags.pdeathsig = Some(args.value("-p/--pdeathsig")?),
-                "drain-delay" => flags.drain_delay = Some(args.value("--drain-delay")?),
-                "drain-file" => flags.drain_file = Some(args.value("--drain-file")?),
-                "kill-after" => flags.kill_after = Some(args.value("--kill-after")?),
-                "leftover-grace" => flags.leftover_grace = Some(args.value("--leftover-grace")?),
-                _ => return Err(unknown(&format!("--{name}"))),
-            },
+            Short('h') | Long("help") => return Ok(Invocation::Print(HELP.into())),
+            Short('V') | Long("version") => return Ok(Invocation::Print(version())),
+            Short('l') | Long("license") => return Ok(Invocation::Print(LICENSE.into())),
+            Short('c') | Long("single-child") => flags.single_child = true,
+            Short('g') => {} // group delivery is the default already
+            Short('s') | Long("subreaper") => flags.subreaper = true,
+            Long("zero-on-stop") => flags.zero_on_stop = true,
+            Short('w') | Long("warn-on-reap") => flags.warn_on_reap = true,
+            Short('v') | Long("verbose") => flags.verbose = flags.verbose.saturating_add(1),
+            Short('q') | Long("quiet") => flags.quiet = true,
+            Short('r') | Long("rewrite") => {
+                push(&mut flags.rewrite, value(&mut parser, "-r/--rewrite")?)
+            }
+            Short('e') | Long("remap-exit") => push(
+                &mut flags.remap_exit,
+                value(&mut parser, "-e/--remap-exit")?,
+            ),
+            Short('p') | Long("pdeathsig") => {
+                flags.pdeathsig = Some(value(&mut parser, "-p/--pdeathsig")?)
+            }
+            Long("drain-delay") => flags.drain_delay = Some(value(&mut parser, "--drain-delay")?),
+            Long("drain-file") => flags.drain_file = Some(value(&mut parser, "--drain-file")?),
+            Long("kill-after") => flags.kill_after = Some(value(&mut parser, "--kill-after")?),
+            Long("leftover-grace") => {
+                flags.leftover_grace = Some(value(&mut parser, "--leftover-grace")?)
+            }
+            // The command starts here; what follows is its own, verbatim.
+            Value(word) => break Some(word),
+            _ => return Err(arg.unexpected().into()),
         }
     };
     let Some(program) = first_word else {
@@ -152,26 +157,24 @@ fn parse_run(mut args: Args) -> Result<Invocation, Error> {
             "missing COMMAND to run (see graceinit --help)".into(),
         ));
     };
-    let mut command = vec![program];
-    command.extend(args.remaining());
-    run_config(flags, command).map(Invocation::Run)
+    let command = Command::new(program, parser.raw_args()?);
+    run_config(flags, command, env).map(Invocation::Run)
 }
 
-fn run_config(flags: RunFlags, command: Vec<OsString>) -> Result<Config, Error> {
-    let env_is = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v == value);
+fn run_config(flags: RunFlags, command: Command, env: &Env) -> Result<Config, Error> {
     // The peers' variables, read the way the peers read them: tini tests for
     // presence, dumb-init for "0".
-    let single_child = flag_or_env(flags.single_child, "GRACEINIT_SINGLE_CHILD")?
-        || env_is("DUMB_INIT_SETSID", "0");
-    let subreaper = flag_or_env(flags.subreaper, "GRACEINIT_SUBREAPER")?
-        || std::env::var_os("TINI_SUBREAPER").is_some();
-    let rewrite = list(
+    let single_child = env.switch(flags.single_child, "GRACEINIT_SINGLE_CHILD")?
+        || env.text("DUMB_INIT_SETSID")?.as_deref() == Some("0");
+    let subreaper =
+        env.switch(flags.subreaper, "GRACEINIT_SUBREAPER")? || env.is_set("TINI_SUBREAPER")?;
+    let rewrite = env.list(
         "-r/--rewrite",
         flags.rewrite,
         "GRACEINIT_REWRITE",
         parse_rewrite,
     )?;
-    let remap_exit = list(
+    let remap_exit = env.list(
         "-e/--remap-exit",
         flags.remap_exit,
         "GRACEINIT_REMAP_EXIT",
@@ -181,213 +184,256 @@ fn run_config(flags: RunFlags, command: Vec<OsString>) -> Result<Config, Error> 
         single_child,
         rewrite: Rewrites::from_pairs(rewrite),
         exit_remap: ExitRemap::from_pairs(remap_exit),
-        zero_on_stop: flag_or_env(flags.zero_on_stop, "GRACEINIT_ZERO_ON_STOP")?,
-        drain_delay: one(
-            "--drain-delay",
-            flags.drain_delay,
-            "GRACEINIT_DRAIN_DELAY",
-            parse_duration,
-        )?
-        .unwrap_or(Duration::ZERO),
-        kill_after: one(
+        zero_on_stop: env.switch(flags.zero_on_stop, "GRACEINIT_ZERO_ON_STOP")?,
+        drain_delay: env
+            .one(
+                "--drain-delay",
+                flags.drain_delay,
+                "GRACEINIT_DRAIN_DELAY",
+                parse_duration,
+            )?
+            .unwrap_or(Duration::ZERO),
+        kill_after: env.one(
             "--kill-after",
             flags.kill_after,
             "GRACEINIT_KILL_AFTER",
             parse_duration,
         )?,
-        leftover_grace: one(
-            "--leftover-grace",
-            flags.leftover_grace,
-            "GRACEINIT_LEFTOVER_GRACE",
-            parse_duration,
-        )?
-        .unwrap_or(DEFAULT_LEFTOVER_GRACE),
+        leftover_grace: env
+            .one(
+                "--leftover-grace",
+                flags.leftover_grace,
+                "GRACEINIT_LEFTOVER_GRACE",
+                parse_duration,
+            )?
+            .unwrap_or(DEFAULT_LEFTOVER_GRACE),
     };
     Ok(Config {
         command,
         policy,
         subreaper,
-        pdeathsig: one(
+        pdeathsig: env.one(
             "-p/--pdeathsig",
             flags.pdeathsig,
             "GRACEINIT_PDEATHSIG",
-            parse_signal,
+            parse_pdeathsig,
         )?,
-        warn_on_reap: flag_or_env(flags.warn_on_reap, "GRACEINIT_WARN_ON_REAP")?,
-        log_level: log_level(flags.verbose, flags.quiet)?,
-        drain_file: drain_file(flags.drain_file),
+        warn_on_reap: env.switch(flags.warn_on_reap, "GRACEINIT_WARN_ON_REAP")?,
+        log_level: env.log_level(flags.verbose, flags.quiet)?,
+        drain_file: env.drain_file(flags.drain_file)?,
     })
 }
 
-fn parse_health(mut args: Args) -> Result<Invocation, Error> {
+fn parse_health(mut parser: Parser, env: &Env) -> Result<Invocation, Error> {
     let (mut http, mut tcp, mut timeout, mut drain) = (None, None, None, None);
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
-            Arg::Long(name) => match name.as_str() {
-                "help" => return Ok(Invocation::Print(HELP.into())),
-                "http" => http = Some(args.value("--http")?),
-                "tcp" => tcp = Some(args.value("--tcp")?),
-                "timeout" => timeout = Some(args.value("--timeout")?),
-                "drain-file" => drain = Some(args.value("--drain-file")?),
-                _ => return Err(unknown(&format!("--{name}"))),
-            },
-            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
-            Arg::Positional(word) => return Err(unexpected(&word)),
+            Short('h') | Long("help") => return Ok(Invocation::Print(HELP.into())),
+            Long("http") => http = Some(value(&mut parser, "--http")?),
+            Long("tcp") => tcp = Some(value(&mut parser, "--tcp")?),
+            Long("timeout") => timeout = Some(value(&mut parser, "--timeout")?),
+            Long("drain-file") => drain = Some(value(&mut parser, "--drain-file")?),
+            _ => return Err(arg.unexpected().into()),
         }
     }
     if http.is_some() && tcp.is_some() {
         return Err(Error::Usage("--http and --tcp cannot be combined".into()));
     }
+    let check = match (http, tcp) {
+        (Some(url), _) => parse_url(&url).map_err(|why| invalid(&url, "--http", &why))?,
+        (None, Some(address)) => {
+            parse_tcp(&address).map_err(|why| invalid(&address, "--tcp", &why))?
+        }
+        (None, None) => Check::Marker,
+    };
     let timeout = match timeout {
         Some(text) => parse_duration(&text).map_err(|why| invalid(&text, "--timeout", &why))?,
-        None => Duration::from_secs(2),
+        None => DEFAULT_PROBE_TIMEOUT,
     };
-    Probe::new(http, tcp, timeout, drain_file(drain)).map(Invocation::Health)
+    Ok(Invocation::Health(Probe {
+        check,
+        timeout,
+        drain_file: env.drain_file(drain)?,
+    }))
 }
 
-fn parse_drain(mut args: Args) -> Result<Invocation, Error> {
+fn parse_drain(mut parser: Parser, env: &Env) -> Result<Invocation, Error> {
     let (mut undo, mut drain) = (false, None);
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = parser.next()? {
         match arg {
-            Arg::Short('h') => return Ok(Invocation::Print(HELP.into())),
-            Arg::Long(name) => match name.as_str() {
-                "help" => return Ok(Invocation::Print(HELP.into())),
-                "undo" => undo = true,
-                "drain-file" => drain = Some(args.value("--drain-file")?),
-                _ => return Err(unknown(&format!("--{name}"))),
-            },
-            Arg::Short(other) => return Err(unknown(&format!("-{other}"))),
-            Arg::Positional(word) => return Err(unexpected(&word)),
+            Short('h') | Long("help") => return Ok(Invocation::Print(HELP.into())),
+            Long("undo") => undo = true,
+            Long("drain-file") => drain = Some(value(&mut parser, "--drain-file")?),
+            _ => return Err(arg.unexpected().into()),
         }
     }
     Ok(Invocation::Drain {
         undo,
-        drain_file: drain_file(drain),
+        drain_file: env.drain_file(drain)?,
     })
 }
 
+/// The value of the option just read: `--name=value`, `-e143` or the next word.
+fn value(parser: &mut Parser, flag: &str) -> Result<String, Error> {
+    parser
+        .value()?
+        .into_string()
+        .map_err(|word| Error::Usage(format!("invalid value {word:?} for {flag}: not UTF-8")))
+}
+
+/// dockerd runs its `init-path` with `--version` and parses tini's
+/// `tini version X - git.COMMIT`; the same shape with graceinit's own name
+/// gives `docker info` the commit without claiming to be tini.
 fn version() -> String {
-    format!("graceinit {}\n", env!("CARGO_PKG_VERSION"))
+    format!(
+        "graceinit version {} - git.{}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("GRACEINIT_COMMIT")
+    )
 }
 
 fn push(list: &mut Option<Vec<String>>, value: String) {
     list.get_or_insert_with(Vec::new).push(value);
 }
 
-fn unknown(flag: &str) -> Error {
-    Error::Usage(format!("unknown option '{flag}' (see graceinit --help)"))
-}
-
-fn unexpected(word: &OsString) -> Error {
-    Error::Usage(format!("unexpected argument '{}'", word.to_string_lossy()))
-}
-
 fn invalid(value: &str, source: &str, why: &str) -> Error {
     Error::Usage(format!("invalid value '{value}' for {source}: {why}"))
 }
 
-/// An environment variable's value; empty counts as unset, so
-/// `ENV GRACEINIT_REWRITE=` in a Dockerfile switches a setting off.
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
+/// Where the environment variables come from.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<OsString>);
 
-/// One value: from the flag, else from the variable; an error names the one used.
-fn one<T>(
-    flag: &str,
-    given: Option<String>,
-    variable: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<Option<T>, Error> {
-    let (text, source) = match (given, env(variable)) {
-        (Some(text), _) => (text, flag.to_string()),
-        (None, Some(text)) => (text, variable.to_string()),
-        (None, None) => return Ok(None),
-    };
-    parse(&text)
-        .map(Some)
-        .map_err(|why| invalid(&text, &source, &why))
-}
-
-/// A repeatable value: the flags, else the variable's comma-separated list.
-fn list<T>(
-    flag: &str,
-    given: Option<Vec<String>>,
-    variable: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<Vec<T>, Error> {
-    let (items, source) = match (given, env(variable)) {
-        (Some(items), _) => (items, flag),
-        (None, Some(text)) => (text.split(',').map(str::to_string).collect(), variable),
-        (None, None) => return Ok(Vec::new()),
-    };
-    items
-        .iter()
-        .map(|item| parse(item).map_err(|why| invalid(item, source, &why)))
-        .collect()
-}
-
-/// A switch: set by the flag, else by a boolean variable.
-fn flag_or_env(given: bool, variable: &str) -> Result<bool, Error> {
-    if given {
-        return Ok(true);
+impl Env<'_> {
+    /// A variable's value; one that is not UTF-8 is a usage error rather
+    /// than silently unset.
+    fn raw(&self, name: &str) -> Result<Option<String>, Error> {
+        match (self.0)(name) {
+            None => Ok(None),
+            Some(value) => value.into_string().map(Some).map_err(|value| {
+                Error::Usage(format!("invalid value {value:?} for {name}: not UTF-8"))
+            }),
+        }
     }
-    match env(variable) {
-        None => Ok(false),
-        Some(text) => match text.to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" | "y" => Ok(true),
-            "0" | "false" | "no" | "off" | "n" => Ok(false),
-            _ => Err(invalid(
+
+    /// Set at all, even to "" (tini's test for its variables).
+    fn is_set(&self, name: &str) -> Result<bool, Error> {
+        Ok(self.raw(name)?.is_some())
+    }
+
+    /// A variable's value; empty counts as unset, so
+    /// `ENV GRACEINIT_REWRITE=` in a Dockerfile switches a setting off.
+    fn text(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(self.raw(name)?.filter(|value| !value.is_empty()))
+    }
+
+    /// One value: from the flag, else from the variable; an error names the one used.
+    fn one<T>(
+        &self,
+        flag: &str,
+        given: Option<String>,
+        variable: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, Error> {
+        let (text, source) = match given {
+            Some(text) => (text, flag),
+            None => match self.text(variable)? {
+                Some(text) => (text, variable),
+                None => return Ok(None),
+            },
+        };
+        parse(&text)
+            .map(Some)
+            .map_err(|why| invalid(&text, source, &why))
+    }
+
+    /// A repeatable value: the flags, else the variable's comma-separated list.
+    fn list<T>(
+        &self,
+        flag: &str,
+        given: Option<Vec<String>>,
+        variable: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, Error> {
+        let (items, source) = match given {
+            Some(items) => (items, flag),
+            None => match self.text(variable)? {
+                Some(text) => (text.split(',').map(str::to_string).collect(), variable),
+                None => return Ok(Vec::new()),
+            },
+        };
+        items
+            .iter()
+            .map(|item| parse(item).map_err(|why| invalid(item, source, &why)))
+            .collect()
+    }
+
+    /// A switch: set by the flag, else by a boolean variable.
+    fn switch(&self, given: bool, variable: &str) -> Result<bool, Error> {
+        if given {
+            return Ok(true);
+        }
+        match self.text(variable)? {
+            None => Ok(false),
+            Some(text) => match text.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" | "y" => Ok(true),
+                "0" | "false" | "no" | "off" | "n" => Ok(false),
+                _ => Err(invalid(
+                    &text,
+                    variable,
+                    "expected 1/0, true/false, yes/no or on/off",
+                )),
+            },
+        }
+    }
+
+    fn drain_file(&self, given: Option<String>) -> Result<PathBuf, Error> {
+        let path = match given {
+            Some(path) => path,
+            None => self
+                .text("GRACEINIT_DRAIN_FILE")?
+                .unwrap_or_else(|| DEFAULT_DRAIN_FILE.into()),
+        };
+        Ok(path.into())
+    }
+
+    /// The level forced by flags or `TINI_VERBOSITY`; `None` leaves it to
+    /// `GRACEINIT_LOG` (or the default, warnings).
+    fn log_level(&self, verbose: u8, quiet: bool) -> Result<Option<LevelFilter>, Error> {
+        if quiet && verbose > 0 {
+            return Err(Error::Usage(
+                "-q/--quiet and -v/--verbose cannot be combined".into(),
+            ));
+        }
+        // Read even when a flag wins: logging.rs reads it too, and a value
+        // it cannot read must not be ignored silently.
+        let filter = self.text("GRACEINIT_LOG")?;
+        if quiet {
+            return Ok(Some(LevelFilter::Error));
+        }
+        let level = match verbose {
+            0 => None,
+            1 => Some(LevelFilter::Info),
+            2 => Some(LevelFilter::Debug),
+            _ => Some(LevelFilter::Trace),
+        };
+        if level.is_some() || filter.is_some() {
+            return Ok(level);
+        }
+        let Some(text) = self.text("TINI_VERBOSITY")? else {
+            return Ok(None);
+        };
+        // tini: 0 silent, 1 warnings (its default), 2 info, 3 debug.
+        match text.trim().parse::<u8>() {
+            Ok(0) => Ok(Some(LevelFilter::Error)),
+            Ok(1) => Ok(Some(LevelFilter::Warn)),
+            Ok(2) => Ok(Some(LevelFilter::Info)),
+            Ok(_) => Ok(Some(LevelFilter::Debug)),
+            Err(_) => Err(invalid(
                 &text,
-                variable,
-                "expected 1/0, true/false, yes/no or on/off",
+                "TINI_VERBOSITY",
+                "expected a number from 0 to 3",
             )),
-        },
-    }
-}
-
-fn drain_file(given: Option<String>) -> PathBuf {
-    given
-        .or_else(|| env("GRACEINIT_DRAIN_FILE"))
-        .unwrap_or_else(|| DEFAULT_DRAIN_FILE.into())
-        .into()
-}
-
-/// The level forced by flags or `TINI_VERBOSITY`; `None` leaves it to
-/// `GRACEINIT_LOG` (or the default, warnings).
-fn log_level(verbose: u8, quiet: bool) -> Result<Option<LevelFilter>, Error> {
-    if quiet && verbose > 0 {
-        return Err(Error::Usage(
-            "-q/--quiet and -v/--verbose cannot be combined".into(),
-        ));
-    }
-    if quiet {
-        return Ok(Some(LevelFilter::Error));
-    }
-    let level = match verbose {
-        0 => None,
-        1 => Some(LevelFilter::Info),
-        2 => Some(LevelFilter::Debug),
-        _ => Some(LevelFilter::Trace),
-    };
-    if level.is_some() || env("GRACEINIT_LOG").is_some() {
-        return Ok(level);
-    }
-    let Some(text) = env("TINI_VERBOSITY") else {
-        return Ok(None);
-    };
-    // tini: 0 silent, 1 warnings (its default), 2 info, 3 debug.
-    match text.trim().parse::<u8>() {
-        Ok(0) => Ok(Some(LevelFilter::Error)),
-        Ok(1) => Ok(Some(LevelFilter::Warn)),
-        Ok(2) => Ok(Some(LevelFilter::Info)),
-        Ok(_) => Ok(Some(LevelFilter::Debug)),
-        Err(_) => Err(invalid(
-            &text,
-            "TINI_VERBOSITY",
-            "expected a number from 0 to 3",
-        )),
+        }
     }
 }
 
@@ -396,13 +442,129 @@ mod tests {
     use super::*;
     use crate::signals::Sig;
 
-    fn run(args: &[&str]) -> Result<Config, String> {
+    use proptest::prelude::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    /// `graceinit ARGS` with only the variables in `vars` set.
+    fn run_env(args: &[&str], vars: &[(&str, OsString)]) -> Result<Config, String> {
         let mut argv = vec![OsString::from("graceinit")];
         argv.extend(args.iter().map(OsString::from));
-        match parse(argv) {
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        };
+        match parse_with(argv, &Env(&lookup)) {
             Ok(Invocation::Run(config)) => Ok(config),
             Ok(_) => Err("not a run".into()),
             Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        run_env(args, &[])
+    }
+
+    /// Every variable the parser reads (checked against the code by
+    /// `help_names_every_flag_and_variable`).
+    const VARIABLES: [&str; 15] = [
+        "GRACEINIT_SINGLE_CHILD",
+        "DUMB_INIT_SETSID",
+        "GRACEINIT_SUBREAPER",
+        "TINI_SUBREAPER",
+        "GRACEINIT_REWRITE",
+        "GRACEINIT_REMAP_EXIT",
+        "GRACEINIT_ZERO_ON_STOP",
+        "GRACEINIT_DRAIN_DELAY",
+        "GRACEINIT_KILL_AFTER",
+        "GRACEINIT_LEFTOVER_GRACE",
+        "GRACEINIT_PDEATHSIG",
+        "GRACEINIT_WARN_ON_REAP",
+        "GRACEINIT_DRAIN_FILE",
+        "GRACEINIT_LOG",
+        "TINI_VERBOSITY",
+    ];
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_an_error_naming_the_variable() {
+        for name in VARIABLES {
+            let error =
+                run_env(&["x"], &[(name, OsString::from_vec(b"1\xff".to_vec()))]).unwrap_err();
+            assert!(error.contains(name) && !error.contains('\n'), "{error}");
+        }
+        for word in [&b"-\xff"[..], b"--\xff", b"-v\xff"] {
+            let argv = vec![
+                "graceinit".into(),
+                OsString::from_vec(word.to_vec()),
+                "x".into(),
+            ];
+            assert!(parse_with(argv, &Env(&|_| None)).is_err(), "{word:?}");
+        }
+    }
+
+    /// Any bytes as a word: a value or one clean error.
+    fn word() -> impl Strategy<Value = OsString> {
+        let option_like = prop_oneof![
+            Just("-"),
+            Just("--"),
+            Just("-v"),
+            Just("-e"),
+            Just("-r"),
+            Just("-p"),
+            Just("--rewrite="),
+            Just("--drain-delay"),
+            Just("--kill-after="),
+            Just("health"),
+            Just("drain"),
+            Just("--http"),
+            Just("--timeout"),
+            Just("-c"),
+            Just("15:3"),
+            Just("143"),
+            Just("10000000000000000000"),
+        ];
+        prop_oneof![
+            option_like.prop_map(OsString::from),
+            prop::collection::vec(any::<u8>(), 0..12).prop_map(OsString::from_vec),
+            "-{1,2}[a-z-]{0,14}(=.{0,8})?".prop_map(OsString::from),
+        ]
+    }
+
+    fn one_line_or_value(result: Result<Invocation, Error>) -> Result<(), TestCaseError> {
+        if let Err(e) = result {
+            let text = e.to_string();
+            prop_assert!(!text.is_empty() && !text.contains('\n'), "{text:?}");
+            prop_assert_eq!(e.exit_code(), 2);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_command_line_gives_a_value_or_one_line(words in prop::collection::vec(word(), 0..8)) {
+            let mut argv = vec![OsString::from("graceinit")];
+            argv.extend(words);
+            one_line_or_value(parse_with(argv, &Env(&|_| None)))?;
+        }
+
+        #[test]
+        fn any_environment_gives_a_value_or_one_line(
+            values in prop::collection::vec(
+                (prop::sample::select(&VARIABLES[..]), prop::collection::vec(any::<u8>(), 0..16)),
+                0..6,
+            ),
+            subcommand in prop::sample::select(&["", "health", "drain"][..]),
+        ) {
+            let vars: Vec<(&str, OsString)> =
+                values.into_iter().map(|(n, v)| (n, OsString::from_vec(v))).collect();
+            let lookup = |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+            let mut argv = vec![OsString::from("graceinit")];
+            argv.extend((!subcommand.is_empty()).then(|| subcommand.into()));
+            argv.push("x".into());
+            if subcommand == "health" {
+                argv.pop();
+            }
+            one_line_or_value(parse_with(argv, &Env(&lookup)))?;
         }
     }
 
@@ -410,14 +572,48 @@ mod tests {
     fn first_word_starts_the_command() {
         let config = run(&["-c", "node", "-v", "server.js"]).unwrap();
         assert!(config.policy.single_child);
-        assert_eq!(config.command, ["node", "-v", "server.js"]);
+        assert_eq!(config.command.argv(), ["node", "-v", "server.js"]);
         assert_eq!(config.log_level, None);
+    }
+
+    #[test]
+    fn getopt_forms() {
+        let config = run(&[
+            "-vve143",
+            "--rewrite=15:3",
+            "-e",
+            "3:7",
+            "-r",
+            "USR1:0",
+            "node",
+            "-v",
+        ])
+        .unwrap();
+        assert_eq!(config.log_level, Some(LevelFilter::Debug));
+        assert_eq!(config.policy.exit_remap.apply(143), 0);
+        assert_eq!(config.policy.exit_remap.apply(3), 7);
+        assert_eq!(config.policy.rewrite.apply(Sig::TERM), Some(Sig::QUIT));
+        assert_eq!(config.policy.rewrite.apply(Sig(libc::SIGUSR1)), None);
+        assert_eq!(config.command.argv(), ["node", "-v"]);
+        let config = run(&["--", "-x", "--y"]).unwrap();
+        assert_eq!(config.command.argv(), ["-x", "--y"]);
+        let config = run(&["-", "x"]).unwrap();
+        assert_eq!(config.command.argv(), ["-", "x"]);
+        for bad in [
+            &["--quiet=yes", "x"][..],
+            &["-p"],
+            &["--kill-after"],
+            &["--"],
+        ] {
+            let error = run(bad).unwrap_err();
+            assert!(!error.contains('\n'), "{bad:?}: {error}");
+        }
     }
 
     #[test]
     fn double_dash_protects_subcommand_names() {
         let config = run(&["--", "health", "--http", "x"]).unwrap();
-        assert_eq!(config.command, ["health", "--http", "x"]);
+        assert_eq!(config.command.argv(), ["health", "--http", "x"]);
     }
 
     #[test]
@@ -432,6 +628,107 @@ mod tests {
         let config = run(&["-r", "15:3", "-r", "10:0", "x"]).unwrap();
         assert_eq!(config.policy.rewrite.apply(Sig::TERM), Some(Sig::QUIT));
         assert_eq!(config.policy.rewrite.apply(Sig(10)), None);
+    }
+
+    /// `word` occurs in `text` as a word of its own (`-c` does not count
+    /// inside `--single-child`).
+    fn mentions(text: &str, word: &str) -> bool {
+        let part_of_word =
+            |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || "-_".contains(c));
+        text.match_indices(word).any(|(at, _)| {
+            !part_of_word(text[..at].chars().next_back())
+                && !part_of_word(text[at + word.len()..].chars().next())
+        })
+    }
+
+    /// The flags and variables this file's code reads, from its own match
+    /// arms and lookups.
+    fn names_read() -> (Vec<String>, Vec<String>) {
+        let source = include_str!("cli.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let mut flags = Vec::new();
+        for (open, close, prefix) in [("Short('", "')", "-"), ("Long(\"", "\")", "--")] {
+            for piece in code.split(open).skip(1) {
+                flags.push(format!("{prefix}{}", &piece[..piece.find(close).unwrap()]));
+            }
+        }
+        let mut variables = Vec::new();
+        for prefix in ["\"GRACEINIT_", "\"TINI_", "\"DUMB_INIT_"] {
+            for (at, _) in code.match_indices(prefix) {
+                // env!(...) is read at build time, not from the user.
+                if code[..at].ends_with("env!(") {
+                    continue;
+                }
+                let name = &code[at + 1..];
+                variables.push(name[..name.find('"').unwrap()].to_string());
+            }
+        }
+        (flags, variables)
+    }
+
+    /// Every flag and variable the parser reads is documented in `--help`
+    /// (and every variable is in the tests' list).
+    #[test]
+    fn help_names_every_flag_and_variable() {
+        let (flags, variables) = names_read();
+        assert!(
+            flags.len() > 25 && variables.len() > 10,
+            "{flags:?} {variables:?}"
+        );
+        for name in flags.iter().chain(&variables) {
+            assert!(mentions(HELP, name), "--help does not mention {name}");
+        }
+        for name in &variables {
+            assert!(
+                VARIABLES.contains(&name.as_str()),
+                "{name} is not in VARIABLES"
+            );
+        }
+    }
+
+    /// moby's `parseInitVersion` (daemon/info_unix.go), in Rust: the
+    /// version after `tini version `, the commit after ` - git.`; an error
+    /// only when both are missing.
+    fn docker_parse_init_version(output: &str) -> Result<(String, String), String> {
+        let parts: Vec<&str> = output.split(" - ").collect();
+        let mut commit = String::new();
+        if let Some(git) = parts.get(1) {
+            let git: Vec<&str> = git.trim().split('.').collect();
+            if git.len() == 2 && git[0] == "git" {
+                commit = git[1].to_string();
+            }
+        }
+        let version = parts[0].trim().strip_prefix("tini version ").unwrap_or("");
+        if version.is_empty() && commit.is_empty() {
+            return Err(format!("unknown output format: {output}"));
+        }
+        Ok((version.to_string(), commit))
+    }
+
+    #[test]
+    fn version_is_what_docker_parses_as_an_init_version() {
+        // moby's own cases, to show the copy reads like the original.
+        assert_eq!(
+            docker_parse_init_version("tini version 0.13.0 - git.949e6fa"),
+            Ok(("0.13.0".into(), "949e6fa".into()))
+        );
+        assert_eq!(
+            docker_parse_init_version(" - git.949e6fa"),
+            Ok((String::new(), "949e6fa".into()))
+        );
+        assert!(docker_parse_init_version("tini version0.13.2").is_err());
+        assert!(
+            docker_parse_init_version(&format!("graceinit {}\n", env!("CARGO_PKG_VERSION")))
+                .is_err()
+        );
+
+        let printed = version();
+        assert!(printed.starts_with("graceinit version "), "{printed}");
+        assert_eq!(printed.lines().count(), 1, "{printed}");
+        let (_, commit) = docker_parse_init_version(&printed).unwrap();
+        assert_eq!(commit, env!("GRACEINIT_COMMIT"));
+        // Older dockerd slices its 7-character commit to this length.
+        assert!((1..=7).contains(&commit.len()), "{commit}");
     }
 
     #[test]

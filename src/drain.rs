@@ -1,16 +1,107 @@
 //! The drain marker: a file whose presence makes `graceinit health` fail, so
 //! load balancers stop routing here while the app still serves.
+//!
+//! graceinit runs as root in most containers and the marker's directory is
+//! often under /tmp, so the marker is made with care: created only if
+//! nothing is there (never through a symbolic link, never opening a FIFO,
+//! which would block PID 1), in a directory checked for who else may write
+//! to it. Only a regular file counts as the marker.
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
-/// Creates the marker and its parent directories.
-pub fn mark(path: &Path) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+/// The result of `mark`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Marked {
+    /// The marker was there already (an outer graceinit of the same
+    /// container, or `graceinit drain`), made this long ago.
+    pub age: Option<Duration>,
+    /// Something about the marker's directory the user should fix.
+    pub warning: Option<String>,
+}
+
+/// Creates the marker and its parent directories; an existing marker (a
+/// regular file) is kept and its age reported.
+pub fn mark(path: &Path) -> io::Result<Marked> {
+    let mut marked = Marked::default();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)?;
+        // SAFETY: geteuid cannot fail.
+        marked.warning = dir_warning(parent, unsafe { libc::geteuid() })?;
     }
-    fs::write(path, b"draining\n")
+    let created = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    match created {
+        Ok(mut file) => {
+            file.write_all(b"draining\n")?;
+            Ok(marked)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = regular_file(path)?;
+            let made = meta.modified()?;
+            marked.age = Some(
+                SystemTime::now()
+                    .duration_since(made)
+                    .unwrap_or(Duration::ZERO),
+            );
+            Ok(marked)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Why a directory is not safe to keep the marker in: anyone else who can
+/// replace entries in it can fake or hide the drain.
+fn dir_warning(dir: &Path, euid: u32) -> io::Result<Option<String>> {
+    let meta = fs::metadata(dir)?;
+    let mode = meta.mode();
+    let shared = mode & 0o022 != 0 && mode & 0o1000 == 0;
+    let owner = meta.uid();
+    Ok(if owner != euid && owner != 0 {
+        Some(format!(
+            "drain marker directory {} belongs to uid {owner}, who can fake or hide the drain",
+            dir.display()
+        ))
+    } else if shared {
+        Some(format!(
+            "drain marker directory {} is writable by others (mode {:o}, no sticky bit), who can fake or hide the drain",
+            dir.display(),
+            mode & 0o7777
+        ))
+    } else {
+        None
+    })
+}
+
+/// The marker's metadata if it is a regular file; otherwise an error that
+/// says what is there instead.
+fn regular_file(path: &Path) -> io::Result<fs::Metadata> {
+    let meta = fs::symlink_metadata(path)?;
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(meta);
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a FIFO, socket or device"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} is in the way, not a regular file: remove it"),
+    ))
 }
 
 /// Removes the marker; a missing marker is already the wanted state.
@@ -21,24 +112,38 @@ pub fn unmark(path: &Path) -> io::Result<()> {
     }
 }
 
-pub fn is_marked(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok()
+/// Whether the container is draining: the marker is a regular file. Anything
+/// else at its path is an error that says what is wrong, not a drain that
+/// never ends.
+pub fn is_marked(path: &Path) -> Result<bool, String> {
+    match regular_file(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(format!("drain marker {}: {e}", path.display())),
+    }
 }
 
-/// `graceinit drain [--undo]`: returns the exit code.
+/// `graceinit drain [--undo]`: returns the exit code. A closed or broken
+/// stdout or stderr changes nothing about it.
 pub fn command(undo: bool, path: &Path) -> u8 {
-    let (result, done) = if undo {
-        (unmark(path), "no longer draining")
+    let result = if undo {
+        unmark(path).map(|()| "no longer draining".to_string())
     } else {
-        (mark(path), "draining")
+        mark(path).map(|marked| {
+            if let Some(warning) = marked.warning {
+                let _ = writeln!(io::stderr(), "graceinit: warn: {warning}");
+            }
+            "draining".to_string()
+        })
     };
     match result {
-        Ok(()) => {
-            println!("{done}: marker {}", path.display());
+        Ok(done) => {
+            let _ = writeln!(io::stdout(), "{done}: marker {}", path.display());
             0
         }
         Err(e) => {
-            eprintln!(
+            let _ = writeln!(
+                io::stderr(),
                 "graceinit: cannot update drain marker {}: {e}",
                 path.display()
             );
@@ -51,16 +156,69 @@ pub fn command(undo: bool, path: &Path) -> u8 {
 mod tests {
     use super::*;
 
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("graceinit-drain-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
     #[test]
     fn mark_creates_parents_and_unmark_is_idempotent() {
-        let dir = std::env::temp_dir().join(format!("graceinit-drain-{}", std::process::id()));
+        let dir = scratch("parents");
         let marker = dir.join("a/b/draining");
-        assert!(!is_marked(&marker));
-        mark(&marker).unwrap();
-        assert!(is_marked(&marker));
+        assert_eq!(is_marked(&marker), Ok(false));
+        assert_eq!(mark(&marker).unwrap(), Marked::default());
+        assert_eq!(is_marked(&marker), Ok(true));
+        // Marking again keeps the file and tells its age.
+        assert!(mark(&marker).unwrap().age.is_some());
         unmark(&marker).unwrap();
         unmark(&marker).unwrap();
-        assert!(!is_marked(&marker));
+        assert_eq!(is_marked(&marker), Ok(false));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_fifo_or_directory_is_not_a_marker() {
+        let dir = scratch("planted");
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, "secret").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(mark(&link).is_err());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "secret");
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(mark(&fifo).is_err());
+        assert!(is_marked(&fifo).unwrap_err().contains("FIFO"));
+        let sub = dir.join("sub");
+        fs::create_dir(&sub).unwrap();
+        assert!(is_marked(&sub).unwrap_err().contains("directory"));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn shared_or_foreign_directories_are_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = scratch("modes");
+        fs::create_dir_all(&dir).unwrap();
+        let owner = fs::metadata(&dir).unwrap().uid();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(dir_warning(&dir, owner).unwrap().unwrap().contains("777"));
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(dir_warning(&dir, owner).unwrap(), None);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(dir_warning(&dir, owner).unwrap(), None);
+        if owner == 0 {
+            let foreign = dir.join("foreign");
+            fs::create_dir(&foreign).unwrap();
+            std::os::unix::fs::chown(&foreign, Some(1234), None).unwrap();
+            assert!(dir_warning(&foreign, 0)
+                .unwrap()
+                .unwrap()
+                .contains("uid 1234"));
+        }
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -44,3 +44,9 @@ impl fmt::Display for Error {
         }
     }
 }
+
+impl From<lexopt::Error> for Error {
+    fn from(e: lexopt::Error) -> Self {
+        Error::Usage(format!("{e} (see graceinit --help)"))
+    }
+}

@@ -3,26 +3,30 @@
 //! supervisor decided. No deadline means no timeout: an idle graceinit never
 //! wakes up.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use log::{debug, info, warn};
+use log::{debug, info, warn, Level, LevelFilter};
 use nix::errno::Errno;
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::config::{format_duration, Config};
-use crate::drain;
+use crate::drain::{self, Marked};
 use crate::error::Error;
-use crate::reaper;
+use crate::logging;
+use crate::reaper::{self, Change};
 use crate::signals::{self, Sig};
 use crate::spawn;
-use crate::supervisor::{Action, KillReason, Supervisor, Target};
+use crate::supervisor::{Action, ChildEvent, KillReason, Supervisor, Target};
 
 /// Sets graceinit up, starts the child and supervises it. Errors before the
 /// child runs end graceinit; after that, nothing does but the child's end.
 pub fn run(config: Config) -> Result<u8, Error> {
-    let signalfd = SignalFd::with_flags(&signals::routed_mask(), SfdFlags::SFD_CLOEXEC)
+    let signalfd = signals::signalfd(signals::routed_mask())
         .map_err(|e| Error::system("create signalfd", e))?;
+    // After the signalfd: the logger's own copy of stderr is the one
+    // descriptor graceinit can do without when the limit is tight.
+    logging::init(config.log_level);
     let is_pid1 = std::process::id() == 1;
     if config.subreaper || !is_pid1 {
         // Without this, orphans would go to the real init and never come back here.
@@ -48,12 +52,28 @@ pub fn run(config: Config) -> Result<u8, Error> {
     }
     let child = spawn::spawn(&config.command)?;
     info!("child started (pid {child})");
-    let supervisor = Supervisor::new(config.policy.clone(), child, is_pid1);
+    // Keep no directory busy (an unmountable volume, a deleted directory);
+    // the child keeps its own.
+    if let Err(e) = nix::unistd::chdir("/") {
+        debug!("cannot change to /: {e}");
+    }
+    let Config {
+        policy,
+        warn_on_reap,
+        drain_file,
+        ..
+    } = config;
     Ok(EventLoop {
-        config,
         signalfd,
+        own_pid: std::process::id(),
         child,
-        supervisor,
+        orphan_level: if warn_on_reap {
+            Level::Warn
+        } else {
+            Level::Debug
+        },
+        drain_file,
+        supervisor: Supervisor::new(policy, child, is_pid1),
         // SAFETY: signalfd_siginfo is plain integers; all zeroes is valid.
         batch: Box::new(unsafe { std::mem::zeroed() }),
         signals: Vec::with_capacity(BATCH),
@@ -63,9 +83,12 @@ pub fn run(config: Config) -> Result<u8, Error> {
 }
 
 struct EventLoop {
-    config: Config,
-    signalfd: SignalFd,
+    signalfd: OwnedFd,
+    own_pid: u32,
     child: i32,
+    /// How an orphan's reaping is logged (`-w`: warn).
+    orphan_level: Level,
+    drain_file: PathBuf,
     supervisor: Supervisor,
     /// Kept across wake-ups: zeroing 2 KiB and allocating on every signal
     /// cost more instructions than the rest of the forward.
@@ -75,6 +98,19 @@ struct EventLoop {
 }
 
 const BATCH: usize = 16;
+
+/// What carrying out an action gave, for its log line.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Nothing,
+    Sent(Result<(), Errno>),
+    Marked(Result<Marked, String>),
+    Killed {
+        /// The pids the kill hit; None when /proc cannot tell.
+        survivors: Option<Vec<i32>>,
+        result: Result<(), Errno>,
+    },
+}
 
 impl EventLoop {
     fn run(mut self) -> u8 {
@@ -86,17 +122,16 @@ impl EventLoop {
                 self.pending_signals(&mut signals);
             }
             let now = Instant::now();
-            let mut child_may_have_exited = false;
+            // Reaped first: a signal of the same batch is decided knowing
+            // whether the child has just stopped or exited.
+            if signals.contains(&Sig::CHLD) {
+                actions.extend(self.reap(now));
+            }
             for &sig in &signals {
-                if sig == Sig::CHLD {
-                    child_may_have_exited = true;
-                } else {
+                if sig != Sig::CHLD {
                     info!("received {sig}");
                     actions.extend(self.supervisor.on_signal(sig, now));
                 }
-            }
-            if child_may_have_exited {
-                actions.extend(self.reap(now));
             }
             actions.extend(self.supervisor.on_time(Instant::now()));
             for action in actions.drain(..) {
@@ -109,11 +144,13 @@ impl EventLoop {
         }
     }
 
-    /// Every signal queued on the signalfd, in arrival order. One read takes
-    /// up to a batch, so the usual wake-up costs one system call, not a
-    /// second one that only learns the queue is empty.
+    /// Up to a batch of the signals queued on the signalfd, in arrival
+    /// order, but those graceinit raised on itself. One read per wake-up:
+    /// a burst is taken a batch at a time, so the signals and actions of
+    /// one turn never outgrow the batch (thousands of queued real-time
+    /// signals would otherwise grow both Vecs for good).
     fn pending_signals(&mut self, signals: &mut Vec<Sig>) {
-        loop {
+        let read = loop {
             // SAFETY: the kernel writes whole siginfo records into `batch`,
             // at most its size.
             let read = unsafe {
@@ -123,25 +160,26 @@ impl EventLoop {
                     std::mem::size_of_val(&*self.batch),
                 )
             };
-            let Ok(bytes) = usize::try_from(read) else {
-                match Errno::last() {
-                    Errno::EAGAIN => {}
-                    Errno::EINTR => continue,
-                    e => warn!("cannot read signalfd: {e}"),
-                }
-                return;
-            };
-            let count = bytes / std::mem::size_of::<libc::signalfd_siginfo>();
-            signals.extend(
-                self.batch[..count]
-                    .iter()
-                    .map(|info| Sig(info.ssi_signo as i32)),
-            );
-            // The fd blocks: read on only when more is surely queued.
-            if count < BATCH || !self.poll_for(Duration::ZERO) {
-                return;
+            if read != -1 || Errno::last() != Errno::EINTR {
+                break read;
             }
-        }
+        };
+        let Ok(bytes) = usize::try_from(read) else {
+            let e = Errno::last();
+            if e != Errno::EAGAIN {
+                warn!("cannot read signalfd: {e}");
+            }
+            return;
+        };
+        let count = bytes / std::mem::size_of::<libc::signalfd_siginfo>();
+        let own_pid = self.own_pid;
+        // Not logged: a SIGPIPE from a log line would log again.
+        signals.extend(
+            self.batch[..count]
+                .iter()
+                .filter(|info| !signals::raised_by_self(info, own_pid))
+                .map(|info| Sig(info.ssi_signo as i32)),
+        );
     }
 
     /// Sleeps until a signal is pending or the next deadline has passed;
@@ -184,129 +222,213 @@ impl EventLoop {
     }
 
     fn reap(&mut self, now: Instant) -> Vec<Action> {
-        let mut child_status = None;
-        let (child, warn_on_reap) = (self.child, self.config.warn_on_reap);
-        let any_left = reaper::reap_all(|pid, status| {
-            if pid == child {
-                child_status = Some(status);
-            } else if warn_on_reap {
-                warn!("reaped orphan {pid} ({status})");
-            } else {
-                debug!("reaped orphan {pid} ({status})");
+        let mut child_event = None;
+        let (child, orphan_level) = (self.child, self.orphan_level);
+        let any_left = reaper::reap_all(|pid, change| match change {
+            Change::Exited(status) if pid == child => {
+                info!("child {child} {status}");
+                child_event = Some(ChildEvent::Exited(status));
             }
+            Change::Exited(status) => log::log!(orphan_level, "reaped orphan {pid} ({status})"),
+            Change::Stopped | Change::Continued if pid == child => {
+                // Once it has exited, a late stop report cannot undo that.
+                if !matches!(child_event, Some(ChildEvent::Exited(_))) {
+                    debug!("child {child} {change:?}");
+                    child_event = Some(if change == Change::Stopped {
+                        ChildEvent::Stopped
+                    } else {
+                        ChildEvent::Continued
+                    });
+                }
+            }
+            Change::Stopped | Change::Continued => {}
         });
-        let mut actions = Vec::new();
-        if let Some(status) = child_status {
-            info!("child {child} {status}");
-            actions.extend(self.supervisor.on_child_exit(
-                status,
-                self.leftovers_remain(any_left),
-                now,
-            ));
-        } else if self.supervisor.awaits_leftovers() && !self.leftovers_remain(any_left) {
-            actions.extend(self.supervisor.on_leftovers_gone());
-        }
-        actions
+        let alive = self.still_alive(any_left);
+        self.supervisor.on_reaped(child_event, alive, now)
     }
 
     /// Whether anything graceinit waits for after the child is still alive:
-    /// as PID 1 any descendant (orphans all come back here, so "no children"
-    /// means none); otherwise what is left of the child's process group.
-    fn leftovers_remain(&self, any_children: bool) -> bool {
-        if std::process::id() == 1 || !any_children {
-            return any_children;
+    /// with the whole container as the target, any descendant (orphans all
+    /// come back here, so "no children" means none); otherwise what is
+    /// left of the child's process group.
+    fn still_alive(&self, any_children: bool) -> bool {
+        match self.supervisor.leftover_target() {
+            _ if !any_children => false,
+            Target::Everyone => true,
+            target => send(target, Sig(0)).is_ok(),
         }
-        send(Target::Group(self.child), Sig(0)).is_ok()
     }
 
     /// Carries out one action; returns the exit code when it is time to go.
     fn execute(&mut self, action: Action) -> Option<u8> {
-        match action {
-            Action::Forward {
-                received,
-                sent,
-                target,
-            } => {
-                match send(target, sent) {
-                    Ok(()) if received == sent => info!("forwarded {sent} to {target}"),
-                    Ok(()) => info!("forwarded {received} as {sent} to {target}"),
-                    // The group can be gone a moment before its SIGCHLD arrives.
-                    Err(Errno::ESRCH) => debug!("{sent} not forwarded: {target} is gone"),
-                    Err(e) => warn!("cannot forward {sent} to {target}: {e}"),
+        let outcome = match action {
+            Action::Forward { sent, target, .. } => Outcome::Sent(send(target, sent)),
+            Action::Continue(target) => Outcome::Sent(send(target, Sig::CONT)),
+            Action::TermLeftovers { target, .. } => Outcome::Sent(send(target, Sig::TERM)),
+            Action::StartDrain(_) => {
+                let marked = drain::mark(&self.drain_file).map_err(|e| e.to_string());
+                if let Ok(Marked { age: Some(age), .. }) = marked {
+                    self.supervisor.on_marker_age(age);
                 }
-                None
-            }
-            Action::Drop(sig) => {
-                info!("dropped {sig} (rewritten to 0)");
-                None
-            }
-            Action::StartDrain(delay) => {
-                if let Err(e) = drain::mark(&self.config.drain_file) {
-                    warn!(
-                        "cannot create drain marker {}: {e}; health checks will not see the drain (mount a tmpfs there)",
-                        self.config.drain_file.display()
-                    );
-                }
-                info!(
-                    "draining for {} before forwarding SIGTERM",
-                    format_duration(delay)
-                );
-                None
-            }
-            Action::EndDrain { elapsed } => {
-                info!("drain over after {}", format_duration(elapsed));
-                None
+                Outcome::Marked(marked)
             }
             Action::StopSelf => {
                 // SIGSTOP cannot be blocked; SIGCONT resumes graceinit.
                 let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
-                None
+                Outcome::Nothing
             }
-            Action::TermLeftovers(target) => {
-                // A stopped process keeps SIGTERM pending until it runs again.
-                let result =
-                    send(target, Sig::TERM).and_then(|()| send(target, Sig(libc::SIGCONT)));
-                match result {
-                    Ok(()) => info!(
-                        "sent SIGTERM to {target}, the processes left after the child; waiting up to {}",
-                        format_duration(self.config.policy.leftover_grace)
-                    ),
-                    Err(e) => debug!("cannot send SIGTERM to {target}: {e}"),
-                }
-                None
-            }
-            Action::Kill { target, reason } => {
-                let survivors = survivors(target);
-                if let Err(e) = send(target, Sig::KILL) {
-                    debug!("cannot kill {target}: {e}");
-                }
-                let list = if survivors.is_empty() {
-                    "none".to_string()
-                } else {
-                    survivors
-                        .iter()
-                        .map(i32::to_string)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
-                match reason {
-                    KillReason::StopTimeout(after) => warn!(
-                        "app still running {} after the stop signal: killed {target}; survivors: {list}",
-                        format_duration(after)
-                    ),
-                    KillReason::LeftoverGrace => warn!(
-                        "processes left after the child did not exit within {}: killed {target}; survivors: {list}",
-                        format_duration(self.config.policy.leftover_grace)
-                    ),
-                }
-                None
-            }
-            Action::Exit(code) => {
-                info!("exiting with code {code}");
-                Some(code)
-            }
+            Action::Kill { target, .. } => Outcome::Killed {
+                survivors: survivors(target),
+                result: send(target, Sig::KILL),
+            },
+            Action::Drop(_) | Action::EndDrain { .. } | Action::Exit(_) => Outcome::Nothing,
+        };
+        for (level, line) in log_lines(&action, &outcome, &self.drain_file, log::max_level()) {
+            log::log!(level, "{line}");
+        }
+        match action {
+            Action::Exit(code) => Some(code),
+            _ => None,
         }
     }
+}
+
+/// How an action and what came of it are told in the log: the lines at
+/// `max` or more important. Lines past `max` are not even formatted, which
+/// would cost more than the forward itself.
+fn log_lines(
+    action: &Action,
+    outcome: &Outcome,
+    drain_file: &std::path::Path,
+    max: LevelFilter,
+) -> Vec<(Level, String)> {
+    let mut lines = Vec::new();
+    let mut say = |level: Level, text: std::fmt::Arguments<'_>| {
+        if level <= max {
+            lines.push((level, text.to_string()));
+        }
+    };
+    let file = drain_file.display();
+    match (*action, outcome) {
+        // The group can be gone a moment before its SIGCHLD arrives.
+        (Action::Forward { sent, target, .. }, Outcome::Sent(Err(Errno::ESRCH))) => say(
+            Level::Debug,
+            format_args!("{sent} not forwarded: {target} is gone"),
+        ),
+        (Action::Forward { sent, target, .. }, Outcome::Sent(Err(e))) => say(
+            Level::Warn,
+            format_args!("cannot forward {sent} to {target}: {e}"),
+        ),
+        (
+            Action::Forward {
+                received,
+                sent,
+                target,
+            },
+            _,
+        ) if received == sent => say(Level::Info, format_args!("forwarded {sent} to {target}")),
+        (
+            Action::Forward {
+                received,
+                sent,
+                target,
+            },
+            _,
+        ) => say(
+            Level::Info,
+            format_args!("forwarded {received} as {sent} to {target}"),
+        ),
+        (Action::Continue(target), Outcome::Sent(Ok(()))) => say(
+            Level::Debug,
+            format_args!("sent SIGCONT to {target}, so a stopped process acts on the signal"),
+        ),
+        (Action::Continue(target), Outcome::Sent(Err(e))) => say(
+            Level::Debug,
+            format_args!("cannot send SIGCONT to {target}: {e}"),
+        ),
+        (Action::Drop(sig), _) => say(Level::Info, format_args!("dropped {sig} (rewritten to 0)")),
+        (Action::StartDrain(delay), Outcome::Marked(marked)) => {
+            let delay = format_duration(delay);
+            match marked {
+                Err(e) => say(
+                    Level::Warn,
+                    format_args!(
+                        "cannot create drain marker {file}: {e}; health checks will not see \
+                         the drain (mount a tmpfs there)"
+                    ),
+                ),
+                Ok(Marked {
+                    warning: Some(warning),
+                    ..
+                }) => say(Level::Warn, format_args!("{warning}")),
+                Ok(_) => {}
+            }
+            match marked {
+                Ok(Marked { age: Some(age), .. }) => say(
+                    Level::Info,
+                    format_args!(
+                        "drain marker {file} made {} ago: draining for what remains of {delay} \
+                         before forwarding SIGTERM",
+                        format_duration(*age)
+                    ),
+                ),
+                _ => say(
+                    Level::Info,
+                    format_args!("draining for {delay} before forwarding SIGTERM"),
+                ),
+            }
+        }
+        (Action::EndDrain { elapsed }, _) => say(
+            Level::Info,
+            format_args!("drain over after {}", format_duration(elapsed)),
+        ),
+        (Action::TermLeftovers { target, grace }, Outcome::Sent(Ok(()))) => say(
+            Level::Info,
+            format_args!(
+                "sent SIGTERM to {target}, the processes left after the child; waiting up to {}",
+                format_duration(grace)
+            ),
+        ),
+        (Action::TermLeftovers { target, .. }, Outcome::Sent(Err(e))) => say(
+            Level::Debug,
+            format_args!("cannot send SIGTERM to {target}: {e}"),
+        ),
+        (Action::Kill { target, reason }, Outcome::Killed { survivors, result }) => {
+            if let Err(e) = result {
+                say(Level::Debug, format_args!("cannot kill {target}: {e}"));
+            }
+            let list = match survivors {
+                None => "unknown".to_string(),
+                Some(pids) if pids.is_empty() => "none".to_string(),
+                Some(pids) => pids
+                    .iter()
+                    .map(i32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            match reason {
+                KillReason::StopTimeout(after) => say(
+                    Level::Warn,
+                    format_args!(
+                        "app still running {} after the stop signal: killed {target}; \
+                         survivors: {list}",
+                        format_duration(after)
+                    ),
+                ),
+                KillReason::LeftoverGrace(grace) => say(
+                    Level::Warn,
+                    format_args!(
+                        "processes left after the child did not exit within {}: killed \
+                         {target}; survivors: {list}",
+                        format_duration(grace)
+                    ),
+                ),
+            }
+        }
+        (Action::Exit(code), _) => say(Level::Info, format_args!("exiting with code {code}")),
+        _ => {}
+    }
+    lines
 }
 
 fn send(target: Target, sig: Sig) -> Result<(), Errno> {
@@ -317,11 +439,15 @@ fn send(target: Target, sig: Sig) -> Result<(), Errno> {
 }
 
 /// The pids a kill of `target` will hit, for the log: read from /proc.
-fn survivors(target: Target) -> Vec<i32> {
+/// None when /proc cannot be read or is not this PID namespace's (a host's
+/// /proc would list the host's processes).
+fn survivors(target: Target) -> Option<Vec<i32>> {
     let own = std::process::id();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
+    let own_in_proc = std::fs::read_link("/proc/self").ok()?;
+    if own_in_proc.to_str()?.parse::<u32>().ok()? != own {
+        return None;
+    }
+    let entries = std::fs::read_dir("/proc").ok()?;
     let mut pids: Vec<i32> = entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| u32::try_from(pid).is_ok_and(|pid| pid != own))
@@ -332,7 +458,7 @@ fn survivors(target: Target) -> Vec<i32> {
         })
         .collect();
     pids.sort_unstable();
-    pids
+    Some(pids)
 }
 
 /// Field 5 of /proc/PID/stat; the command name before it may hold spaces
@@ -346,6 +472,96 @@ fn process_group(pid: i32) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lines(action: Action, outcome: Outcome) -> Vec<(Level, String)> {
+        log_lines(
+            &action,
+            &outcome,
+            std::path::Path::new("/tmp/m"),
+            LevelFilter::Trace,
+        )
+    }
+
+    #[test]
+    fn forwards_are_worded_by_what_happened() {
+        let forward = Action::Forward {
+            received: Sig::TSTP,
+            sent: Sig::STOP,
+            target: Target::Group(7),
+        };
+        assert_eq!(
+            lines(forward, Outcome::Sent(Ok(()))),
+            [(
+                Level::Info,
+                "forwarded SIGTSTP as SIGSTOP to group 7".to_string()
+            )]
+        );
+        assert_eq!(
+            lines(forward, Outcome::Sent(Err(Errno::ESRCH)))[0].0,
+            Level::Debug
+        );
+        assert_eq!(
+            lines(forward, Outcome::Sent(Err(Errno::EPERM)))[0].0,
+            Level::Warn
+        );
+    }
+
+    #[test]
+    fn survivors_say_unknown_when_proc_cannot_tell() {
+        let kill = Action::Kill {
+            target: Target::Everyone,
+            reason: KillReason::LeftoverGrace(Duration::from_secs(2)),
+        };
+        let warn = |survivors| {
+            lines(
+                kill,
+                Outcome::Killed {
+                    survivors,
+                    result: Ok(()),
+                },
+            )[0]
+            .1
+            .clone()
+        };
+        assert_eq!(
+            warn(None),
+            "processes left after the child did not exit within 2s: killed every process; survivors: unknown"
+        );
+        assert!(warn(Some(Vec::new())).ends_with("survivors: none"));
+        assert!(warn(Some(vec![3, 9])).ends_with("survivors: 3 9"));
+    }
+
+    #[test]
+    fn a_drain_tells_an_existing_marker_and_a_shared_directory() {
+        let marked = Marked {
+            age: Some(Duration::from_millis(1500)),
+            warning: Some("drain marker directory /tmp is writable by others".into()),
+        };
+        let said = lines(
+            Action::StartDrain(Duration::from_secs(2)),
+            Outcome::Marked(Ok(marked)),
+        );
+        assert_eq!(said[0].0, Level::Warn);
+        assert_eq!(
+            said[1].1,
+            "drain marker /tmp/m made 1500ms ago: draining for what remains of 2s before forwarding SIGTERM"
+        );
+        let failed = lines(
+            Action::StartDrain(Duration::from_secs(2)),
+            Outcome::Marked(Err("a FIFO is in the way".into())),
+        );
+        assert!(failed[0]
+            .1
+            .starts_with("cannot create drain marker /tmp/m: a FIFO"));
+        assert_eq!(failed[1].1, "draining for 2s before forwarding SIGTERM");
+    }
+
+    #[test]
+    fn survivors_are_listed_from_our_own_proc() {
+        // The test runner's /proc is its own: a process's own pid is found.
+        let own = i32::try_from(std::process::id()).unwrap();
+        assert_eq!(survivors(Target::Process(own)), Some(Vec::new()));
+    }
 
     #[test]
     fn reads_own_process_group() {

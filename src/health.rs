@@ -2,70 +2,19 @@
 //! no curl and no shell. The drain marker is checked first, then a TCP
 //! connect or an HTTP GET, all under one deadline.
 
+use std::fs;
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::config::{Check, Probe};
 use crate::drain;
-use crate::error::Error;
-use crate::resolve;
+use crate::http_head;
 
-/// A response larger than this without a complete header block is not a
-/// health endpoint worth waiting for.
-const MAX_HEAD: usize = 16 * 1024;
-
-#[derive(Debug, Clone, PartialEq)]
-enum Check {
-    /// Only the drain marker.
-    Marker,
-    Tcp {
-        host: String,
-        port: u16,
-    },
-    Http {
-        host: String,
-        port: u16,
-        path: String,
-        authority: String,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct Probe {
-    check: Check,
-    timeout: Duration,
-    drain_file: PathBuf,
-}
-
-impl Probe {
-    pub fn new(
-        http: Option<String>,
-        tcp: Option<String>,
-        timeout: Duration,
-        drain_file: PathBuf,
-    ) -> Result<Self, Error> {
-        let check = match (http, tcp) {
-            (Some(url), _) => parse_url(&url).map_err(|why| {
-                Error::Usage(format!("invalid value '{url}' for '--http <URL>': {why}"))
-            })?,
-            (None, Some(address)) => {
-                let (host, port) = split_host_port(&address, None).map_err(|why| {
-                    Error::Usage(format!(
-                        "invalid value '{address}' for '--tcp <HOST:PORT>': {why}"
-                    ))
-                })?;
-                Check::Tcp { host, port }
-            }
-            (None, None) => Check::Marker,
-        };
-        Ok(Probe {
-            check,
-            timeout,
-            drain_file,
-        })
-    }
-}
+/// Where Docker and Kubernetes put the container's own names. The probe
+/// reads it itself: static glibc's getaddrinfo has no timeout and adds
+/// 190 KB, and a DNS client is not worth its code for a local probe.
+const HOSTS: &str = "/etc/hosts";
 
 /// Runs the probe, prints one line, returns 0 (healthy) or 1.
 pub fn run(probe: &Probe) -> u8 {
@@ -73,20 +22,20 @@ pub fn run(probe: &Probe) -> u8 {
     let deadline = start + probe.timeout;
     let verdict = check(probe, deadline);
     let took = start.elapsed().as_millis();
-    match verdict {
-        Ok(what) => {
-            println!("ok: {what} in {took} ms");
-            0
-        }
-        Err(why) => {
-            println!("unhealthy: {why} (after {took} ms)");
-            1
-        }
-    }
+    let (line, code) = match verdict {
+        Ok(what) => (format!("ok: {what} in {took} ms\n"), 0),
+        Err(why) => (format!("unhealthy: {why} (after {took} ms)\n"), 1),
+    };
+    // The verdict is the exit code; a closed or gone stdout must not change it.
+    let mut stdout = std::io::stdout();
+    let _ = stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush());
+    code
 }
 
 fn check(probe: &Probe, deadline: Instant) -> Result<String, String> {
-    if drain::is_marked(&probe.drain_file) {
+    if drain::is_marked(&probe.drain_file)? {
         return Err(format!("draining (marker {})", probe.drain_file.display()));
     }
     match &probe.check {
@@ -130,7 +79,7 @@ fn remaining(deadline: Instant) -> Result<Duration, String> {
 }
 
 fn connect(host: &str, port: u16, deadline: Instant) -> Result<TcpStream, String> {
-    let addresses = resolve::resolve(host, port, deadline)?;
+    let addresses = addresses(host, port)?;
     let mut last_error = format!("{host} has no address");
     for address in addresses {
         match TcpStream::connect_timeout(&address, remaining(deadline)?) {
@@ -165,138 +114,79 @@ fn read_status(stream: &mut TcpStream, deadline: Instant) -> Result<u16, String>
             Err(e) => return Err(format!("reading the response failed: {e}")),
         };
         head.extend_from_slice(&chunk[..read]);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(&head) {
-            Ok(httparse::Status::Complete(_)) => {
-                return response
-                    .code
-                    .ok_or_else(|| "response without a status".into())
-            }
-            // The status is known even when the headers overflow our table.
-            Err(httparse::Error::TooManyHeaders) => {
-                return response
-                    .code
-                    .ok_or_else(|| "response without a status".into())
-            }
-            Err(e) => return Err(format!("not an HTTP response: {e}")),
-            Ok(httparse::Status::Partial) if head.len() > MAX_HEAD => {
-                return Err("response headers too large".into())
-            }
-            Ok(httparse::Status::Partial) => {}
+        if let Some(status) = http_head::final_status(&head)? {
+            return Ok(status);
         }
     }
 }
 
-fn parse_url(url: &str) -> Result<Check, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only plain http:// URLs are supported")?;
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(at) if rest.as_bytes()[at] == b'?' => (&rest[..at], format!("/{}", &rest[at..])),
-        Some(at) => (&rest[..at], rest[at..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    if authority.contains('@') {
-        return Err("credentials in the URL are not supported".into());
+/// `host`'s addresses, IPv4 first (containers rarely have IPv6 routes, and a
+/// refused v6 connect would only cost time).
+fn addresses(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let (host, port) = split_host_port(authority, Some(80))?;
-    Ok(Check::Http {
-        host,
-        port,
-        path,
-        authority: authority.to_string(),
-    })
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let mut ips = fs::read_to_string(HOSTS)
+        .map(|hosts| hosts_lookup(&hosts, name))
+        .unwrap_or_default();
+    // RFC 6761: localhost is loopback even where no hosts file says so.
+    let localhost =
+        name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost");
+    if ips.is_empty() && localhost {
+        ips = vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+    }
+    if ips.is_empty() {
+        return Err(format!(
+            "'{host}' is not in {HOSTS}; --http and --tcp take an IPv4 or [IPv6] address, localhost or a name from {HOSTS}"
+        ));
+    }
+    ips.sort_by_key(IpAddr::is_ipv6);
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
 }
 
-/// Splits `host:port`, `[v6]:port` (or, with a default port, `host`, `[v6]`).
-fn split_host_port(text: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
-    let (host, port) = if let Some(bracketed) = text.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or("unclosed '[' in the address")?;
-        host.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| format!("'{host}' is not an IPv6 address"))?;
-        match after.strip_prefix(':') {
-            Some(port) => (host, Some(port)),
-            None if after.is_empty() => (host, None),
-            None => return Err("unexpected text after ']'".into()),
-        }
-    } else {
-        match text.rsplit_once(':') {
-            Some((host, _)) if host.contains(':') => {
-                return Err("write IPv6 addresses in brackets, e.g. [::1]:8080".into())
-            }
-            Some((host, port)) => (host, Some(port)),
-            None => (text, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("missing host".into());
-    }
-    let port = match (port, default_port) {
-        (Some(port), _) => port
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("'{port}' is not a port number"))?,
-        (None, Some(default)) => default,
-        (None, None) => return Err("missing port".into()),
-    };
-    Ok((host.to_string(), port))
+/// The addresses a hosts file gives `name` (any of a line's names, any case).
+fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
+    hosts
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split('#').next()?.split_whitespace();
+            let ip = words.next()?.parse::<IpAddr>().ok()?;
+            words
+                .any(|alias| alias.eq_ignore_ascii_case(name))
+                .then_some(ip)
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn http(host: &str, port: u16, path: &str, authority: &str) -> Check {
-        Check::Http {
-            host: host.into(),
-            port,
-            path: path.into(),
-            authority: authority.into(),
-        }
+    #[test]
+    fn hosts_file() {
+        let hosts = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n# 10.0.0.1 web\n172.17.0.2 Web web.local # container\n";
+        assert_eq!(hosts_lookup(hosts, "web"), [IpAddr::from([172, 17, 0, 2])]);
+        assert_eq!(hosts_lookup(hosts, "localhost").len(), 2);
+        assert!(hosts_lookup(hosts, "db").is_empty());
+        assert!(hosts_lookup(hosts, "10.0.0.1").is_empty());
     }
 
     #[test]
-    fn urls() {
+    fn literals_and_localhost_need_no_file() {
         assert_eq!(
-            parse_url("http://127.0.0.1:3000/health"),
-            Ok(http("127.0.0.1", 3000, "/health", "127.0.0.1:3000"))
+            addresses("::1", 80),
+            Ok(vec![SocketAddr::from((Ipv6Addr::LOCALHOST, 80))])
         );
-        assert_eq!(
-            parse_url("http://[::1]:8080"),
-            Ok(http("::1", 8080, "/", "[::1]:8080"))
+        let local = addresses("localhost", 80).unwrap();
+        assert!(local.iter().all(|a| a.ip().is_loopback()), "{local:?}");
+        let error = addresses("graceinit-test.invalid", 80).unwrap_err();
+        assert!(
+            error.contains("/etc/hosts") && !error.contains('\n'),
+            "{error}"
         );
-        assert_eq!(
-            parse_url("http://web/x?y=1"),
-            Ok(http("web", 80, "/x?y=1", "web"))
-        );
-        assert_eq!(
-            parse_url("http://web?y=1"),
-            Ok(http("web", 80, "/?y=1", "web"))
-        );
-        for bad in [
-            "https://x/",
-            "x:80",
-            "http://",
-            "http://:80/",
-            "http://h:0/",
-            "http://h:99999/",
-            "http://::1/",
-            "http://[::1/",
-            "http://u@h/",
-        ] {
-            assert!(parse_url(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn tcp_addresses() {
-        assert_eq!(split_host_port("db:5432", None), Ok(("db".into(), 5432)));
-        assert_eq!(split_host_port("[::1]:80", None), Ok(("::1".into(), 80)));
-        assert!(split_host_port("db", None).is_err());
-        assert!(split_host_port("[::1]", None).is_err());
     }
 }

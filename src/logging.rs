@@ -1,7 +1,14 @@
 //! One log format for every line graceinit writes: `graceinit: level: message`
 //! on stderr, no timestamps (Docker and the kubelet add their own).
+//!
+//! A log line never blocks the loop and never ends graceinit: stderr is
+//! often a pipe to a log driver that can stall, and a PID 1 stuck in
+//! `write()` reaps nothing and hears no SIGTERM. A line that cannot be
+//! written at once is dropped and counted; the next line that gets through
+//! says how many were lost.
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use log::LevelFilter;
 
@@ -20,6 +27,198 @@ pub fn init(forced: Option<LevelFilter>) {
         let level = record.level().as_str().to_ascii_lowercase();
         writeln!(out, "graceinit: {level}: {}", record.args())
     });
+    builder.target(env_logger::Target::Pipe(Box::new(Stderr::open())));
     // Only fails if a logger is already set, which nothing else does.
     let _ = builder.try_init();
+}
+
+/// The largest write a pipe takes whole or not at all (POSIX PIPE_BUF).
+const ATOMIC: usize = 4096;
+
+/// stderr, written without ever waiting. env_logger hands over one whole
+/// record per `write_all`, so one `write` here is one line.
+struct Stderr {
+    /// A non-blocking description of the same pipe when stderr is one (a
+    /// second open of /proc/self/fd/2), so that O_NONBLOCK never lands on
+    /// the description the app shares: the app would get EAGAIN.
+    own: Option<OwnedFd>,
+    /// fd 2, or -1 when it was closed at start: a descriptor opened later
+    /// under that number (a marker file, /proc) must never get log lines.
+    stderr: RawFd,
+    dropped: u64,
+}
+
+impl Stderr {
+    fn open() -> Self {
+        // SAFETY: F_GETFD only asks whether the descriptor is open.
+        let open = unsafe { libc::fcntl(libc::STDERR_FILENO, libc::F_GETFD) } != -1;
+        Stderr {
+            own: reopen_pipe_nonblocking(libc::STDERR_FILENO),
+            stderr: if open { libc::STDERR_FILENO } else { -1 },
+            dropped: 0,
+        }
+    }
+
+    fn fd(&self) -> RawFd {
+        self.own.as_ref().map_or(self.stderr, AsRawFd::as_raw_fd)
+    }
+
+    /// Writes `line` in one go if that cannot block; false if it was not
+    /// written whole.
+    fn try_write(&self, line: &[u8]) -> bool {
+        let fd = self.fd();
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one pollfd on the stack; zero timeout.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) } == 1
+            && poll.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) == 0;
+        if !ready {
+            return false;
+        }
+        let line = &line[..line.len().min(ATOMIC)];
+        // SAFETY: writes from a live slice; fd is stderr or our own copy of it.
+        let written = unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
+        usize::try_from(written).is_ok_and(|n| n == line.len())
+    }
+}
+
+impl Write for Stderr {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        if self.dropped > 0 {
+            let note = format!(
+                "graceinit: warn: {} log lines dropped: stderr was not writable\n",
+                self.dropped
+            );
+            if !self.try_write(note.as_bytes()) {
+                self.dropped += 1;
+                return Ok(line.len());
+            }
+            self.dropped = 0;
+        }
+        if !self.try_write(shorten(line).as_ref()) {
+            self.dropped += 1;
+        }
+        // Always "written": a failed line is counted, never retried.
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A line longer than a pipe takes atomically, cut with a visible mark.
+fn shorten(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if line.len() <= ATOMIC {
+        return line.into();
+    }
+    let mut cut = line[..ATOMIC - 5].to_vec();
+    cut.extend_from_slice(b" ...\n");
+    cut.into()
+}
+
+/// A second, non-blocking open of `fd` when it is a pipe or FIFO; None
+/// otherwise (a file, a terminal, a socket, no /proc, no reader yet).
+fn reopen_pipe_nonblocking(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: fd 2 may be closed; fstat then fails with EBADF and nothing
+    // is borrowed beyond this call.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let stat = nix::sys::stat::fstat(borrowed).ok()?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
+        return None;
+    }
+    let path = format!("/proc/self/fd/{fd}\0");
+    // SAFETY: a NUL-terminated path; the new descriptor is ours alone.
+    let own = unsafe {
+        libc::open(
+            path.as_ptr().cast(),
+            libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    // SAFETY: a new descriptor that nothing else owns.
+    (own >= 0).then(|| unsafe { OwnedFd::from_raw_fd(own) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        (read, write)
+    }
+
+    #[test]
+    fn a_full_pipe_drops_lines_and_says_so_later() {
+        let (read, write) = pipe();
+        let mut out = Stderr {
+            own: reopen_pipe_nonblocking(write.as_raw_fd()),
+            stderr: -1,
+            dropped: 0,
+        };
+        assert!(out.own.is_some());
+        let line = [b'x'; 1000];
+        // Fill the pipe: the writes must all return, whatever fits.
+        for _ in 0..200 {
+            assert_eq!(out.write(&line).unwrap(), line.len());
+        }
+        assert!(out.dropped > 0);
+        let dropped = out.dropped;
+        let mut buf = vec![0u8; 1 << 20];
+        let _ = nix::unistd::read(&read, &mut buf).unwrap();
+        out.write_all(b"after\n").unwrap();
+        assert_eq!(out.dropped, 0);
+        let mut rest = Vec::new();
+        nix::fcntl::fcntl(
+            &read,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .unwrap();
+        while let Ok(n) = nix::unistd::read(&read, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            rest.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&rest);
+        assert!(
+            text.contains(&format!("{dropped} log lines dropped")),
+            "{dropped}"
+        );
+        assert!(text.ends_with("after\n"));
+    }
+
+    #[test]
+    fn a_pipe_without_reader_is_not_written() {
+        let (read, write) = pipe();
+        drop(read);
+        let mut out = Stderr {
+            own: None,
+            stderr: -1,
+            dropped: 0,
+        };
+        // Through the shared descriptor (no reopen), as without /proc.
+        let dup = write.try_clone().unwrap();
+        let raw = dup.as_raw_fd();
+        out.own = Some(dup);
+        assert_eq!(out.fd(), raw);
+        out.write_all(b"lost\n").unwrap();
+        assert_eq!(out.dropped, 1);
+        // A closed stderr drops too.
+        out.own = None;
+        out.write_all(b"lost\n").unwrap();
+        assert_eq!(out.dropped, 2);
+    }
+
+    #[test]
+    fn long_lines_are_cut_to_one_atomic_write() {
+        let long = vec![b'y'; 10_000];
+        let cut = shorten(&long);
+        assert_eq!(cut.len(), ATOMIC);
+        assert!(cut.ends_with(b" ...\n"));
+        assert_eq!(shorten(b"short\n").as_ref(), b"short\n");
+    }
 }

@@ -2,16 +2,15 @@
 //! turn the outcome into the process exit code. Nothing else lives here.
 #![cfg_attr(not(test), no_main)]
 
-mod args;
 mod cli;
 mod config;
 mod drain;
 mod error;
 mod event_loop;
 mod health;
+mod http_head;
 mod logging;
 mod reaper;
-mod resolve;
 mod signals;
 mod spawn;
 mod supervisor;
@@ -33,33 +32,48 @@ fn run() -> u8 {
     // First, before anything could fork or start a thread: route every
     // signal to the signalfd, so none is lost or acted on by default.
     if let Err(e) = signals::block_routed() {
-        eprintln!("graceinit: unable to block signals: {e}");
+        say(
+            std::io::stderr(),
+            &format!("graceinit: unable to block signals: {e}\n"),
+        );
         return 1;
     }
-    let code = match cli::parse(std::env::args_os().collect()) {
+    match cli::parse(std::env::args_os().collect()) {
         Ok(Invocation::Print(text)) => {
-            print!("{text}");
-            // Without the std runtime nothing flushes stdout at exit.
-            let _ = std::io::Write::flush(&mut std::io::stdout());
+            say(std::io::stdout(), &text);
             0
         }
         Ok(Invocation::Health(probe)) => {
-            // A probe is an ordinary process: let a timeout's signal end it.
-            let _ = signals::unblock_all();
+            as_ordinary_process();
             health::run(&probe)
         }
-        Ok(Invocation::Drain { undo, drain_file }) => drain::command(undo, &drain_file),
-        Ok(Invocation::Run(config)) => {
-            logging::init(config.log_level);
-            event_loop::run(config).unwrap_or_else(|e| {
-                eprintln!("graceinit: {e}");
-                e.exit_code()
-            })
+        Ok(Invocation::Drain { undo, drain_file }) => {
+            as_ordinary_process();
+            drain::command(undo, &drain_file)
         }
+        Ok(Invocation::Run(config)) => event_loop::run(config).unwrap_or_else(|e| {
+            say(std::io::stderr(), &format!("graceinit: {e}\n"));
+            e.exit_code()
+        }),
         Err(e) => {
-            eprintln!("graceinit: {e}");
+            say(std::io::stderr(), &format!("graceinit: {e}\n"));
             e.exit_code()
         }
-    };
-    code
+    }
+}
+
+/// Writes and flushes (without the std runtime nothing flushes at exit). A
+/// closed stream or a gone reader loses the text but never changes the exit
+/// code, let alone panics.
+fn say(mut out: impl std::io::Write, text: &str) {
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// `health` and `drain` are ordinary short-lived processes: a timeout's or
+/// an orchestrator's signal ends them, and a write to a gone reader fails
+/// with EPIPE instead of killing them with SIGPIPE.
+fn as_ordinary_process() {
+    // SAFETY: setting a disposition to SIG_IGN runs no code of ours.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let _ = signals::unblock_all();
 }

@@ -40,14 +40,42 @@ impl fmt::Display for Status {
     }
 }
 
-/// Reaps every child that has exited, calling `on_exit` for each. Returns
-/// whether any child is still running. Raw `waitpid` because nix's
-/// `WaitStatus` cannot represent a death by a real-time signal.
-pub fn reap_all(mut on_exit: impl FnMut(i32, Status)) -> bool {
+/// What happened to one child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Exited(Status),
+    Stopped,
+    Continued,
+}
+
+impl Change {
+    fn from_raw(raw: libc::c_int) -> Self {
+        if libc::WIFSTOPPED(raw) {
+            Change::Stopped
+        } else if libc::WIFCONTINUED(raw) {
+            Change::Continued
+        } else {
+            Change::Exited(Status::from_raw(raw))
+        }
+    }
+}
+
+/// Reaps every child that has exited and reports every stop and continue
+/// (the supervisor must know a stopped app cannot act on SIGTERM), calling
+/// `on_change` for each. Returns whether any child is still running. Raw
+/// `waitpid` because nix's `WaitStatus` cannot represent a death by a
+/// real-time signal.
+pub fn reap_all(mut on_change: impl FnMut(i32, Change)) -> bool {
     loop {
         let mut raw = 0;
         // SAFETY: waitpid only writes the status integer we own.
-        let pid = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+        let pid = unsafe {
+            libc::waitpid(
+                -1,
+                &mut raw,
+                libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED,
+            )
+        };
         match pid {
             0 => return true,
             -1 => match nix::errno::Errno::last() {
@@ -56,11 +84,7 @@ pub fn reap_all(mut on_exit: impl FnMut(i32, Status)) -> bool {
                 // these arguments; treating it as "none left" avoids a spin.
                 _ => return false,
             },
-            pid => {
-                if libc::WIFEXITED(raw) || libc::WIFSIGNALED(raw) {
-                    on_exit(pid, Status::from_raw(raw));
-                }
-            }
+            pid => on_change(pid, Change::from_raw(raw)),
         }
     }
 }
@@ -76,5 +100,8 @@ mod tests {
         assert_eq!(Status::Killed(Sig::KILL).code(), 137);
         assert_eq!(Status::from_raw(3 << 8), Status::Exited(3));
         assert_eq!(Status::from_raw(libc::SIGTERM), Status::Killed(Sig::TERM));
+        assert_eq!(Change::from_raw(0x137f), Change::Stopped);
+        assert_eq!(Change::from_raw(0xffff), Change::Continued);
+        assert_eq!(Change::from_raw(3 << 8), Change::Exited(Status::Exited(3)));
     }
 }

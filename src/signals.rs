@@ -3,24 +3,14 @@
 //! the event loop.
 
 use std::fmt;
-
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 /// A signal number, real-time ones included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Sig(pub i32);
 
-/// Signals that describe a fault in graceinit itself. They stay unblocked so
-/// a crash of graceinit is a crash, not a signal forwarded to the child.
-const FAULT_SIGNALS: [Signal; 7] = [
-    Signal::SIGSEGV,
-    Signal::SIGBUS,
-    Signal::SIGFPE,
-    Signal::SIGILL,
-    Signal::SIGTRAP,
-    Signal::SIGSYS,
-    Signal::SIGABRT,
-];
+/// The highest signal number on Linux (SIGRTMAX as the kernel counts it).
+const LAST: i32 = 64;
 
 const NAMED: [(&str, i32); 31] = [
     ("HUP", libc::SIGHUP),
@@ -77,6 +67,8 @@ impl Sig {
     pub const KILL: Sig = Sig(libc::SIGKILL);
     pub const TERM: Sig = Sig(libc::SIGTERM);
     pub const CHLD: Sig = Sig(libc::SIGCHLD);
+    pub const CONT: Sig = Sig(libc::SIGCONT);
+    pub const STOP: Sig = Sig(libc::SIGSTOP);
     pub const TSTP: Sig = Sig(libc::SIGTSTP);
     pub const TTIN: Sig = Sig(libc::SIGTTIN);
     pub const TTOU: Sig = Sig(libc::SIGTTOU);
@@ -113,9 +105,27 @@ impl Sig {
         None
     }
 
-    /// Signals that graceinit handles itself instead of forwarding.
+    /// Signals that graceinit handles itself instead of forwarding. A fault
+    /// signal (SEGV, BUS, ...) read from the signalfd was sent with kill():
+    /// a real fault is forced through the block and ends graceinit.
     pub fn is_forwardable(self) -> bool {
-        self != Sig::CHLD && !FAULT_SIGNALS.iter().any(|s| *s as i32 == self.0)
+        self != Sig::CHLD
+    }
+
+    /// Signals the kernel raises for a fault of the process itself. One sent
+    /// with kill() is forwarded, but a rewrite or parent-death signal of
+    /// this kind would be read as a crash, so the command line refuses them.
+    pub fn is_fault(self) -> bool {
+        matches!(
+            self.0,
+            libc::SIGSEGV
+                | libc::SIGBUS
+                | libc::SIGFPE
+                | libc::SIGILL
+                | libc::SIGTRAP
+                | libc::SIGSYS
+                | libc::SIGABRT
+        )
     }
 
     /// Signals that ask the app to stop: these start kill escalation and
@@ -146,27 +156,94 @@ impl fmt::Display for Sig {
     }
 }
 
-/// Every signal but the fault ones. Blocked signals queue in the signalfd
-/// instead of running a default action, which matters doubly for PID 1: the
-/// kernel drops signals with a default disposition sent to a namespace's init,
-/// so only a blocked (or handled) signal ever reaches it.
-pub fn routed_mask() -> SigSet {
-    let mut mask = SigSet::all();
-    for fault in FAULT_SIGNALS {
-        mask.remove(fault);
+/// A set of signals 1..=64 as the kernel's 64-bit mask: fixed size, so
+/// remembering any number of signals costs no memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigMask(pub u64);
+
+impl SigMask {
+    pub fn insert(&mut self, sig: Sig) {
+        if (1..=LAST).contains(&sig.0) {
+            self.0 |= 1 << (sig.0 - 1);
+        }
     }
-    mask
+
+    pub fn contains(self, sig: Sig) -> bool {
+        (1..=LAST).contains(&sig.0) && self.0 & (1 << (sig.0 - 1)) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Sig> {
+        (1..=LAST).map(Sig).filter(move |&sig| self.contains(sig))
+    }
 }
 
-/// Blocks the routed signals in the calling (only) thread.
-pub fn block_routed() -> nix::Result<()> {
-    routed_mask().thread_set_mask()?;
-    Ok(())
+/// Every signal, the fault ones and glibc's reserved 32 and 33 included.
+/// Blocked signals queue in the signalfd instead of running a default
+/// action, which matters doubly for PID 1: the kernel drops signals with a
+/// default disposition sent to a namespace's init, so only a blocked (or
+/// handled) signal ever reaches it. A real fault (a bad pointer, not a
+/// kill) is forced through the block by the kernel and still ends
+/// graceinit; 32 and 33 would kill it when not PID 1. KILL and STOP cannot
+/// be blocked; the kernel ignores them in the mask.
+pub fn routed_mask() -> SigMask {
+    SigMask(u64::MAX)
+}
+
+/// Blocks the routed signals in the calling (only) thread. The raw system
+/// call, because glibc's sigprocmask silently leaves out 32 and 33.
+pub fn block_routed() -> std::io::Result<()> {
+    set_mask(routed_mask())
 }
 
 /// For the child, just before exec: unblock everything. Async-signal-safe.
-pub fn unblock_all() -> nix::Result<()> {
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+pub fn unblock_all() -> std::io::Result<()> {
+    set_mask(SigMask(0))
+}
+
+fn set_mask(mask: SigMask) -> std::io::Result<()> {
+    // SAFETY: the kernel reads one 64-bit mask that outlives the call.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask.0 as *const u64,
+            std::ptr::null_mut::<u64>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+    if result == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A close-on-exec signalfd for `mask`. The raw system call, because
+/// glibc's sigset_t helpers refuse 32 and 33.
+pub fn signalfd(mask: SigMask) -> std::io::Result<OwnedFd> {
+    // SAFETY: the kernel reads one 64-bit mask that outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_signalfd4,
+            -1,
+            &mask.0 as *const u64,
+            std::mem::size_of::<u64>(),
+            libc::SFD_CLOEXEC,
+        )
+    };
+    let fd = i32::try_from(fd).map_err(|_| std::io::Error::last_os_error())?;
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether graceinit raised this signal on itself (the SIGPIPE of a write
+/// to a log reader that is gone): sent by its own pid with kill/tkill, or
+/// by the kernel on a write, which also reports SI_USER. Such a signal is
+/// not the app's business.
+pub fn raised_by_self(info: &libc::signalfd_siginfo, own_pid: u32) -> bool {
+    info.ssi_pid == own_pid && (info.ssi_code == libc::SI_USER || info.ssi_code == libc::SI_TKILL)
 }
 
 #[cfg(test)]
@@ -206,10 +283,46 @@ mod tests {
     }
 
     #[test]
-    fn chld_and_faults_are_not_forwarded() {
+    fn only_chld_is_not_forwarded() {
         assert!(!Sig::CHLD.is_forwardable());
-        assert!(!Sig(libc::SIGSEGV).is_forwardable());
+        // A fault signal that reaches the signalfd was sent, not a fault.
+        assert!(Sig(libc::SIGSEGV).is_forwardable());
         assert!(Sig::TERM.is_forwardable());
+        assert!(Sig(32).is_forwardable());
         assert!(Sig(libc::SIGRTMIN()).is_forwardable());
+    }
+
+    #[test]
+    fn the_routed_mask_holds_faults_and_glibcs_own_signals() {
+        let mask = routed_mask();
+        for sig in [libc::SIGSEGV, libc::SIGABRT, 32, 33, libc::SIGTERM, 64] {
+            assert!(mask.contains(Sig(sig)), "{sig}");
+        }
+    }
+
+    #[test]
+    fn sig_mask_is_a_set() {
+        let mut set = SigMask::default();
+        set.insert(Sig::TERM);
+        set.insert(Sig::TERM);
+        set.insert(Sig(64));
+        set.insert(Sig(0));
+        set.insert(Sig(65));
+        assert!(set.contains(Sig::TERM) && set.contains(Sig(64)));
+        assert!(!set.contains(Sig::QUIT) && !set.contains(Sig(0)));
+        assert_eq!(set.iter().collect::<Vec<_>>(), [Sig::TERM, Sig(64)]);
+    }
+
+    #[test]
+    fn own_sigpipe_is_recognised() {
+        // SAFETY: plain integers; all zeroes is valid.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        info.ssi_signo = libc::SIGPIPE as u32;
+        info.ssi_pid = 42;
+        info.ssi_code = libc::SI_USER;
+        assert!(raised_by_self(&info, 42));
+        assert!(!raised_by_self(&info, 1));
+        info.ssi_code = libc::SI_QUEUE;
+        assert!(!raised_by_self(&info, 42));
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Policy;
 use crate::reaper::Status;
-use crate::signals::Sig;
+use crate::signals::{Sig, SigMask};
 
 /// Who a signal goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,10 +44,20 @@ impl fmt::Display for Target {
 pub enum KillReason {
     /// `--kill-after` ran out after a stop signal was forwarded.
     StopTimeout(Duration),
-    /// The child is gone and the rest did not leave within the grace.
-    LeftoverGrace,
+    /// The child is gone and the rest did not leave within this grace.
+    LeftoverGrace(Duration),
 }
 
+/// What became of the main child since the last look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildEvent {
+    Exited(Status),
+    Stopped,
+    Continued,
+}
+
+/// One thing for the event loop to do. Each carries what its log line
+/// needs, so the loop words it without reading the settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Forward {
@@ -57,7 +67,11 @@ pub enum Action {
     },
     /// Rewritten to 0.
     Drop(Sig),
-    /// Create the drain marker and wait `delay` before forwarding.
+    /// SIGCONT, so that a stopped target acts on the signal just sent (a
+    /// stopped process keeps it pending until it runs again).
+    Continue(Target),
+    /// Create the drain marker; the drain lasts `delay` from the marker's
+    /// creation (`on_marker_age` tells when that was).
     StartDrain(Duration),
     /// The drain ended, after `elapsed`, on time or cut short by a signal.
     EndDrain {
@@ -65,8 +79,11 @@ pub enum Action {
     },
     /// Stop graceinit itself after a job-control stop, like a shell.
     StopSelf,
-    /// The child is gone: ask what remains to leave.
-    TermLeftovers(Target),
+    /// The child is gone: ask what remains to leave within `grace`.
+    TermLeftovers {
+        target: Target,
+        grace: Duration,
+    },
     Kill {
         target: Target,
         reason: KillReason,
@@ -77,9 +94,10 @@ pub enum Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Running,
+    /// `forward_at` None: a delay too long for the clock, so never.
     Draining {
         started: Instant,
-        forward_at: Instant,
+        forward_at: Option<Instant>,
     },
     /// A stop signal has been forwarded; the app is expected to leave.
     Stopping {
@@ -88,7 +106,7 @@ enum Phase {
     /// The child has exited with `code`; waiting for the rest.
     Leftovers {
         code: u8,
-        kill_at: Instant,
+        kill_at: Option<Instant>,
     },
     Done,
 }
@@ -99,8 +117,16 @@ pub struct Supervisor {
     is_pid1: bool,
     phase: Phase,
     /// Stop signals sent to the app, as sent (after rewriting): an exit by
-    /// one of these is a clean stop for `--zero-on-stop`.
-    stops_sent: Vec<Sig>,
+    /// one of these is a clean stop for `--zero-on-stop`. A set, so that
+    /// millions of forwarded stops cost no memory.
+    stops_sent: SigMask,
+    /// Whether the child was last seen stopped (SIGSTOP, a debugger).
+    child_stopped: bool,
+}
+
+/// `now + delay`, or None (never) when that is past what the clock holds.
+fn deadline(now: Instant, delay: Duration) -> Option<Instant> {
+    now.checked_add(delay)
 }
 
 impl Supervisor {
@@ -110,22 +136,18 @@ impl Supervisor {
             child,
             is_pid1,
             phase: Phase::Running,
-            stops_sent: Vec::new(),
+            stops_sent: SigMask::default(),
+            child_stopped: false,
         }
     }
 
     /// When the loop must wake up even if no signal arrives.
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Draining { forward_at, .. } => Some(forward_at),
-            Phase::Stopping { kill_at } => kill_at,
-            Phase::Leftovers { kill_at, .. } => Some(kill_at),
+            Phase::Draining { forward_at, .. } => forward_at,
+            Phase::Stopping { kill_at } | Phase::Leftovers { kill_at, .. } => kill_at,
             Phase::Running | Phase::Done => None,
         }
-    }
-
-    pub fn awaits_leftovers(&self) -> bool {
-        matches!(self.phase, Phase::Leftovers { .. })
     }
 
     /// A signal arrived (never SIGCHLD: that is the reaper's).
@@ -137,7 +159,7 @@ impl Supervisor {
             Phase::Running if sig == Sig::TERM && !self.policy.drain_delay.is_zero() => {
                 self.phase = Phase::Draining {
                     started: now,
-                    forward_at: now + self.policy.drain_delay,
+                    forward_at: deadline(now, self.policy.drain_delay),
                 };
                 vec![Action::StartDrain(self.policy.drain_delay)]
             }
@@ -162,37 +184,47 @@ impl Supervisor {
         }
     }
 
-    /// The main child was reaped; `others_remain` says whether anything
-    /// graceinit waits for is still alive.
-    pub fn on_child_exit(
-        &mut self,
-        status: Status,
-        others_remain: bool,
-        now: Instant,
-    ) -> Vec<Action> {
-        let code = self.exit_code(status);
-        let wait_for_rest =
-            others_remain && !self.policy.single_child && !self.policy.leftover_grace.is_zero();
-        if !wait_for_rest {
-            self.phase = Phase::Done;
-            return vec![Action::Exit(code)];
-        }
-        let mut kill_at = now + self.policy.leftover_grace;
-        // Once a stop was forwarded, the stop deadline bounds everything.
-        if let Phase::Stopping {
-            kill_at: Some(stop_deadline),
+    /// The drain marker was found already there, made `age` ago (by an
+    /// outer graceinit of the same container, or by `graceinit drain`):
+    /// the drain lasts from then, so nested inits do not drain twice.
+    pub fn on_marker_age(&mut self, age: Duration) {
+        if let Phase::Draining {
+            started,
+            forward_at: Some(_),
         } = self.phase
         {
-            kill_at = kill_at.min(stop_deadline);
+            let remaining = self.policy.drain_delay.saturating_sub(age);
+            self.phase = Phase::Draining {
+                started,
+                forward_at: deadline(started, remaining),
+            };
         }
-        self.phase = Phase::Leftovers { code, kill_at };
-        vec![Action::TermLeftovers(self.leftover_target())]
     }
 
-    /// Nothing is left alive besides graceinit.
-    pub fn on_leftovers_gone(&mut self) -> Vec<Action> {
+    /// Children were reaped or changed state: `child` is what became of
+    /// the main child (None: nothing), `others_alive` whether anything
+    /// graceinit would wait for after it is still alive.
+    pub fn on_reaped(
+        &mut self,
+        child: Option<ChildEvent>,
+        others_alive: bool,
+        now: Instant,
+    ) -> Vec<Action> {
+        match child {
+            Some(ChildEvent::Exited(status)) => {
+                return self.on_child_exit(status, others_alive, now)
+            }
+            // Stopped after the stop signal was sent (or while it was on
+            // its way): it can only act on it once running again.
+            Some(ChildEvent::Stopped) if matches!(self.phase, Phase::Stopping { .. }) => {
+                return vec![Action::Continue(self.forward_target())];
+            }
+            Some(ChildEvent::Stopped) => self.child_stopped = true,
+            Some(ChildEvent::Continued) => self.child_stopped = false,
+            None => {}
+        }
         match self.phase {
-            Phase::Leftovers { code, .. } => {
+            Phase::Leftovers { code, .. } if !others_alive => {
                 self.phase = Phase::Done;
                 vec![Action::Exit(code)]
             }
@@ -200,22 +232,45 @@ impl Supervisor {
         }
     }
 
+    fn on_child_exit(&mut self, status: Status, others_alive: bool, now: Instant) -> Vec<Action> {
+        let code = self.exit_code(status);
+        let grace = self.policy.leftover_grace;
+        if !others_alive || self.policy.single_child || grace.is_zero() {
+            self.phase = Phase::Done;
+            return vec![Action::Exit(code)];
+        }
+        let mut kill_at = deadline(now, grace);
+        // Once a stop was forwarded, the stop deadline bounds everything.
+        if let Phase::Stopping {
+            kill_at: Some(stop_deadline),
+        } = self.phase
+        {
+            kill_at = Some(kill_at.map_or(stop_deadline, |k| k.min(stop_deadline)));
+        }
+        self.phase = Phase::Leftovers { code, kill_at };
+        let target = self.leftover_target();
+        // Their state is unknown: a stopped one would sit on SIGTERM for ever.
+        vec![
+            Action::TermLeftovers { target, grace },
+            Action::Continue(target),
+        ]
+    }
+
     /// Time passed; act on a deadline that is due.
     pub fn on_time(&mut self, now: Instant) -> Vec<Action> {
+        let due = |at: Option<Instant>| at.is_some_and(|at| now >= at);
         match self.phase {
             Phase::Draining {
                 started,
                 forward_at,
-            } if now >= forward_at => {
+            } if due(forward_at) => {
                 let mut actions = vec![Action::EndDrain {
                     elapsed: now.saturating_duration_since(started),
                 }];
                 actions.extend(self.forward(Sig::TERM, now));
                 actions
             }
-            Phase::Stopping {
-                kill_at: Some(kill_at),
-            } if now >= kill_at => {
+            Phase::Stopping { kill_at } if due(kill_at) => {
                 self.phase = Phase::Done;
                 let timeout = self.policy.kill_after.unwrap_or_default();
                 vec![
@@ -230,12 +285,12 @@ impl Supervisor {
                     ),
                 ]
             }
-            Phase::Leftovers { code, kill_at } if now >= kill_at => {
+            Phase::Leftovers { code, kill_at } if due(kill_at) => {
                 self.phase = Phase::Done;
                 vec![
                     Action::Kill {
                         target: self.leftover_target(),
-                        reason: KillReason::LeftoverGrace,
+                        reason: KillReason::LeftoverGrace(self.policy.leftover_grace),
                     },
                     Action::Exit(code),
                 ]
@@ -245,29 +300,34 @@ impl Supervisor {
     }
 
     fn forward(&mut self, received: Sig, now: Instant) -> Vec<Action> {
-        let Some(sent) = self.policy.rewrite.apply(received) else {
+        let Some(mut sent) = self.policy.rewrite.apply(received) else {
             if matches!(self.phase, Phase::Draining { .. }) {
                 // The drain ended but nothing was sent: the stop is the user's to make.
                 self.phase = Phase::Running;
             }
             return vec![Action::Drop(received)];
         };
-        let target = if self.policy.single_child {
-            Target::Process(self.child)
-        } else {
-            Target::Group(self.child)
-        };
+        if sent.is_job_control_stop() {
+            // The child leads its own session, where the kernel drops these
+            // for a process without a handler: only SIGSTOP stops it.
+            sent = Sig::STOP;
+        }
+        let target = self.forward_target();
         let mut actions = vec![Action::Forward {
             received,
             sent,
             target,
         }];
         if received.is_stop_request() {
-            self.stops_sent.push(sent);
+            self.stops_sent.insert(sent);
+            if self.child_stopped {
+                self.child_stopped = false;
+                actions.push(Action::Continue(target));
+            }
             let kill_at = match self.phase {
                 // The first forwarded stop starts the clock; later ones do not reset it.
                 Phase::Stopping { kill_at } => kill_at,
-                _ => self.policy.kill_after.map(|k| now + k),
+                _ => self.policy.kill_after.and_then(|k| deadline(now, k)),
             };
             self.phase = Phase::Stopping { kill_at };
         }
@@ -279,7 +339,7 @@ impl Supervisor {
 
     fn exit_code(&self, status: Status) -> u8 {
         let stopped_by_us = match status {
-            Status::Killed(sig) => self.stops_sent.contains(&sig),
+            Status::Killed(sig) => self.stops_sent.contains(sig),
             Status::Exited(code) => self.stops_sent.iter().any(|s| 128 + s.0 == i32::from(code)),
         };
         let code = if self.policy.zero_on_stop && stopped_by_us {
@@ -290,9 +350,17 @@ impl Supervisor {
         self.policy.exit_remap.apply(code)
     }
 
+    fn forward_target(&self) -> Target {
+        if self.policy.single_child {
+            Target::Process(self.child)
+        } else {
+            Target::Group(self.child)
+        }
+    }
+
     /// After the child is gone: as PID 1 the whole container, otherwise what
     /// is left of the child's group.
-    fn leftover_target(&self) -> Target {
+    pub fn leftover_target(&self) -> Target {
         if self.is_pid1 {
             Target::Everyone
         } else {
@@ -467,7 +535,7 @@ mod tests {
         });
         sup.on_signal(Sig::TERM, t0);
         assert_eq!(
-            sup.on_child_exit(Status::Exited(3), false, t0),
+            sup.on_reaped(Some(ChildEvent::Exited(Status::Exited(3))), false, t0),
             [Action::Exit(3)]
         );
         assert_eq!(sup.on_time(t0 + Duration::from_secs(6)), []);
@@ -478,8 +546,14 @@ mod tests {
         let t0 = Instant::now();
         let mut sup = pid1(policy());
         assert_eq!(
-            sup.on_child_exit(Status::Exited(4), true, t0),
-            [Action::TermLeftovers(Target::Everyone)]
+            sup.on_reaped(Some(ChildEvent::Exited(Status::Exited(4))), true, t0),
+            [
+                Action::TermLeftovers {
+                    target: Target::Everyone,
+                    grace: Duration::from_secs(2)
+                },
+                Action::Continue(Target::Everyone)
+            ]
         );
         assert_eq!(sup.next_deadline(), Some(t0 + Duration::from_secs(2)));
         assert_eq!(
@@ -487,17 +561,23 @@ mod tests {
             [
                 Action::Kill {
                     target: Target::Everyone,
-                    reason: KillReason::LeftoverGrace
+                    reason: KillReason::LeftoverGrace(Duration::from_secs(2))
                 },
                 Action::Exit(4)
             ]
         );
         let mut sup = Supervisor::new(policy(), CHILD, false);
         assert_eq!(
-            sup.on_child_exit(Status::Exited(4), true, t0),
-            [Action::TermLeftovers(Target::Group(CHILD))]
+            sup.on_reaped(Some(ChildEvent::Exited(Status::Exited(4))), true, t0),
+            [
+                Action::TermLeftovers {
+                    target: Target::Group(CHILD),
+                    grace: Duration::from_secs(2)
+                },
+                Action::Continue(Target::Group(CHILD))
+            ]
         );
-        assert_eq!(sup.on_leftovers_gone(), [Action::Exit(4)]);
+        assert_eq!(sup.on_reaped(None, false, t0), [Action::Exit(4)]);
     }
 
     #[test]
@@ -510,8 +590,8 @@ mod tests {
         };
         let mut sup = pid1(policy);
         sup.on_signal(Sig::TERM, t0);
-        sup.on_child_exit(
-            Status::Killed(Sig::TERM),
+        sup.on_reaped(
+            Some(ChildEvent::Exited(Status::Killed(Sig::TERM))),
             true,
             t0 + Duration::from_millis(100),
         );
@@ -526,7 +606,7 @@ mod tests {
             ..policy()
         });
         assert_eq!(
-            sup.on_child_exit(Status::Exited(0), true, t0),
+            sup.on_reaped(Some(ChildEvent::Exited(Status::Exited(0))), true, t0),
             [Action::Exit(0)]
         );
         let mut sup = pid1(Policy {
@@ -534,7 +614,7 @@ mod tests {
             ..policy()
         });
         assert_eq!(
-            sup.on_child_exit(Status::Exited(0), true, t0),
+            sup.on_reaped(Some(ChildEvent::Exited(Status::Exited(0))), true, t0),
             [Action::Exit(0)]
         );
     }
@@ -558,7 +638,7 @@ mod tests {
             let mut sup = pid1(policy.clone());
             sup.on_signal(Sig::TERM, t0);
             assert_eq!(
-                sup.on_child_exit(status, false, t0),
+                sup.on_reaped(Some(ChildEvent::Exited(status)), false, t0),
                 [Action::Exit(code)],
                 "{status}"
             );
@@ -566,7 +646,11 @@ mod tests {
         // Without a forwarded stop, a SIGQUIT death is a failure.
         let mut sup = pid1(policy);
         assert_eq!(
-            sup.on_child_exit(Status::Killed(Sig::QUIT), false, t0),
+            sup.on_reaped(
+                Some(ChildEvent::Exited(Status::Killed(Sig::QUIT))),
+                false,
+                t0
+            ),
             [Action::Exit(131)]
         );
     }
@@ -580,7 +664,11 @@ mod tests {
             ..policy()
         });
         assert_eq!(
-            sup.on_child_exit(Status::Killed(Sig::TERM), false, t0),
+            sup.on_reaped(
+                Some(ChildEvent::Exited(Status::Killed(Sig::TERM))),
+                false,
+                t0
+            ),
             [Action::Exit(0)]
         );
         let mut sup = pid1(Policy {
@@ -588,7 +676,7 @@ mod tests {
             ..policy()
         });
         assert_eq!(
-            sup.on_child_exit(Status::Exited(3), false, t0),
+            sup.on_reaped(Some(ChildEvent::Exited(Status::Exited(3))), false, t0),
             [Action::Exit(7)]
         );
     }
@@ -599,12 +687,110 @@ mod tests {
         let mut sup = Supervisor::new(policy(), CHILD, false);
         assert_eq!(
             sup.on_signal(Sig::TSTP, t0),
-            [forward(Sig::TSTP, Sig::TSTP), Action::StopSelf]
+            [forward(Sig::TSTP, Sig::STOP), Action::StopSelf]
         );
         let mut sup = pid1(policy());
         assert_eq!(
             sup.on_signal(Sig::TSTP, t0),
-            [forward(Sig::TSTP, Sig::TSTP)]
+            [forward(Sig::TSTP, Sig::STOP)]
+        );
+    }
+
+    #[test]
+    fn durations_past_the_clock_mean_never() {
+        let t0 = Instant::now();
+        let huge = Duration::from_secs(u64::MAX);
+        let mut sup = pid1(Policy {
+            drain_delay: huge,
+            kill_after: Some(huge),
+            leftover_grace: huge,
+            ..policy()
+        });
+        assert_eq!(sup.on_signal(Sig::TERM, t0), [Action::StartDrain(huge)]);
+        assert_eq!(sup.next_deadline(), None);
+        assert_eq!(sup.on_time(t0 + Duration::from_secs(1 << 40)), []);
+        // A second SIGTERM still forwards; the kill never comes.
+        sup.on_signal(Sig::TERM, t0);
+        assert_eq!(sup.next_deadline(), None);
+        sup.on_reaped(Some(ChildEvent::Exited(Status::Exited(0))), true, t0);
+        assert_eq!(sup.next_deadline(), None);
+        assert_eq!(sup.on_reaped(None, false, t0), [Action::Exit(0)]);
+    }
+
+    #[test]
+    fn a_stop_request_to_a_stopped_child_also_continues_it() {
+        let t0 = Instant::now();
+        let mut sup = pid1(policy());
+        sup.on_reaped(Some(ChildEvent::Stopped), false, t0);
+        assert_eq!(
+            sup.on_signal(Sig::TERM, t0),
+            [
+                forward(Sig::TERM, Sig::TERM),
+                Action::Continue(Target::Group(CHILD))
+            ]
+        );
+        // A running child gets the signal alone.
+        let mut sup = pid1(policy());
+        sup.on_reaped(Some(ChildEvent::Stopped), false, t0);
+        sup.on_reaped(Some(ChildEvent::Continued), false, t0);
+        assert_eq!(sup.on_signal(Sig::INT, t0), [forward(Sig::INT, Sig::INT)]);
+        // Stopped just after the stop signal went out: continued then.
+        let mut sup = pid1(policy());
+        sup.on_signal(Sig::TERM, t0);
+        assert_eq!(
+            sup.on_reaped(Some(ChildEvent::Stopped), false, t0),
+            [Action::Continue(Target::Group(CHILD))]
+        );
+        // Other signals stay pending like in any shell.
+        let mut sup = pid1(policy());
+        sup.on_reaped(Some(ChildEvent::Stopped), false, t0);
+        assert_eq!(
+            sup.on_signal(Sig(libc::SIGHUP), t0),
+            [forward(Sig(libc::SIGHUP), Sig(libc::SIGHUP))]
+        );
+    }
+
+    #[test]
+    fn a_marker_made_earlier_shortens_the_drain() {
+        let t0 = Instant::now();
+        let delay = Duration::from_secs(5);
+        let mut sup = pid1(Policy {
+            drain_delay: delay,
+            ..policy()
+        });
+        sup.on_signal(Sig::TERM, t0);
+        sup.on_marker_age(Duration::from_secs(2));
+        assert_eq!(sup.next_deadline(), Some(t0 + Duration::from_secs(3)));
+        // Made longer ago than the drain: forward at once.
+        let mut sup = pid1(Policy {
+            drain_delay: delay,
+            ..policy()
+        });
+        sup.on_signal(Sig::TERM, t0);
+        sup.on_marker_age(Duration::from_secs(60));
+        assert_eq!(sup.next_deadline(), Some(t0));
+        assert_eq!(
+            sup.on_time(t0),
+            [
+                Action::EndDrain {
+                    elapsed: Duration::ZERO
+                },
+                forward(Sig::TERM, Sig::TERM)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rewrite_to_a_job_control_stop_sends_sigstop() {
+        let t0 = Instant::now();
+        let rewrite = Rewrites::from_pairs([(Sig(libc::SIGUSR1), Sig::TTIN)]);
+        let mut sup = pid1(Policy {
+            rewrite,
+            ..policy()
+        });
+        assert_eq!(
+            sup.on_signal(Sig(libc::SIGUSR1), t0),
+            [forward(Sig(libc::SIGUSR1), Sig::STOP)]
         );
     }
 }

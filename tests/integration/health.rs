@@ -180,8 +180,8 @@ fn a_server_that_never_answers_or_trickles_fails_within_the_timeout() {
     }
 }
 
-/// Resolution is part of the probe: a name no server answers for still
-/// ends within the timeout.
+/// A name the probe cannot look up (not in /etc/hosts) ends it within the
+/// timeout, as unhealthy.
 #[test]
 fn an_unresolvable_host_fails_within_the_timeout() {
     let (mut run, took) = health(&[

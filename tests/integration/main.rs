@@ -13,12 +13,15 @@
 
 mod child_state;
 mod cli;
-mod dns;
 mod drain;
 mod exit_codes;
 mod forwarding;
 mod harness;
 mod health;
+mod hostile;
+mod hostile_input;
+mod hosts_file;
 mod leftovers;
 mod logs;
 mod reaping;
+mod spawning;
