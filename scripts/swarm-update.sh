@@ -13,7 +13,7 @@
 # usage: scripts/swarm-update.sh [--app express|static]
 #          [--inits "noinit tini dumb-init graceinit-nodrain graceinit"]
 #          [--resolve "200ms 6s"] [--requests 20000] [--concurrency 40]
-#          [--port 18090] [--name graceinit-e2e-swarm]
+#          [--updates 1] [--port 18090] [--name graceinit-e2e-swarm]
 # --app: express, the express app under `npm start` on the cached Debian base
 #   (scripts/debian-base.sh, Debian's tini and dumb-init), the default; or
 #   static, examples/http_server.rs in the FROM-scratch images (no Debian
@@ -23,6 +23,8 @@
 # --resolve: HAProxy's re-resolution interval (`timeout resolve`); 6s
 #   stands for a slow Swarm-aware balancer (Traefik's Swarm provider polls
 #   every 15 s by default).
+# --updates: `docker service update --force` runs this many times in a row
+#   under the same load (each replaces both tasks); the row sums them.
 #
 # The daemon must not be in a swarm yet: the script runs `docker swarm init`
 # on 127.0.0.1 and `docker swarm leave --force` at the end, and removes the
@@ -34,18 +36,19 @@
 # go into the balancer image), busybox-static, tini, dumb-init
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-app=express inits="noinit tini dumb-init graceinit-nodrain graceinit" resolve="200ms 6s" requests=20000 concurrency=40
+updates=1 app=express inits="noinit tini dumb-init graceinit-nodrain graceinit" resolve="200ms 6s" requests=20000 concurrency=40
 port=18090 name=graceinit-e2e-swarm
 while [ $# -gt 0 ]; do
   case "$1" in
     --app) app=$2 ;;
+    --updates) updates=$2 ;;
     --inits) inits=$2 ;;
     --resolve) resolve=$2 ;;
     --requests) requests=$2 ;;
     --concurrency) concurrency=$2 ;;
     --port) port=$2 ;;
     --name) name=$2 ;;
-    *) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
   shift 2
 done
@@ -152,7 +155,7 @@ global
   log stderr format raw local0 info
 resolvers docker
   nameserver dns 127.0.0.11:53
-  # A resolution every `timeout resolve`. `hold valid` (10 s by default) is
+  # A resolution every "timeout resolve". "hold valid" (10 s by default) is
   # the least time between two; equal to the tick, timer jitter makes every
   # other tick skip it, and 6 s becomes 12 s.
   timeout resolve $1
@@ -242,7 +245,7 @@ service_args() { # $1: PID 1; sets args: the options, image and command of the s
   esac
 }
 
-echo "| balancer re-resolves every | PID 1 | requests sent | failed | non-2xx | balancer errors | update took |"
+echo "| balancer re-resolves every | PID 1 | requests sent | failed | non-2xx | balancer errors | updates took |"
 echo "|---|---|---:|---:|---:|---:|---:|"
 for every in $resolve; do
   haproxy_cfg "$every" >"$work/haproxy-$every.cfg"
@@ -265,14 +268,16 @@ for every in $resolve; do
     load=$!
     pids+=("$load")
     sleep 1
-    log "$every, $init: docker service update --force under load"
     start=$SECONDS
-    timeout 300 docker service update -q --detach=false --force "$svc" >/dev/null 2>>"$work/swarm.log"
-    # The update is complete when the new tasks run; the old ones may still
-    # drain or stop, and the balancer may still route to them.
-    wait_for 60 converged
-    task_ips >"$work/new-ips"
-    wait_for 60 routes_exactly "$work/new-ips"
+    for n in $(seq 1 "$updates"); do
+      log "$every, $init: docker service update --force under load ($n of $updates)"
+      timeout 300 docker service update -q --detach=false --force "$svc" >/dev/null 2>>"$work/swarm.log"
+      # The update is complete when the new tasks run; the old ones may still
+      # drain or stop, and the balancer may still route to them.
+      wait_for 60 converged
+      task_ips >"$work/new-ips"
+      wait_for 60 routes_exactly "$work/new-ips"
+    done
     took=$((SECONDS - start))
     sleep 1
     touch "$work/stop-load"
@@ -286,7 +291,7 @@ for every in $resolve; do
     lb_errors=$(wc -l <"$work/lb-errors")
     log "$every, $init: $sent sent, $failed failed, $non2xx non-2xx, balancer logged $lb_errors errors, update took ${took}s"
     sort "$work/lb-errors" | uniq -c | sort -rn | head -5 | sed 's/^/swarm-update:   haproxy: /' >&2
-    echo "| $every | $init | $sent | $failed | $non2xx | $lb_errors | ${took} s |"
+    echo "| $every | $init | $sent | $failed | $non2xx | $lb_errors | $updates in ${took} s |"
     docker rm -f "$lb" >/dev/null
     docker service rm "$svc" >/dev/null
     remove_tasks

@@ -205,6 +205,7 @@ fn nested_graceinit_under_docker_run_init_drains_once() {
     wait_listening(&daemon, &nested);
     let (took, code) = daemon.stop(&nested);
     let logs = daemon.logs(&nested);
+    println!("docker stop: {alone_took:?} alone, {took:?} with --init");
     assert!(
         took < Duration::from_secs(8),
         "docker run --init on graceinit's image stopped in {took:?} (alone: {alone_took:?}): \
