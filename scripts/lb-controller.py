@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Keeps an HAProxy backend in step with Docker, as Traefik's Docker provider does.
 
-scripts/rolling-update.sh needs a load balancer that follows container health
-(Swarm's own balancer cannot run on this kernel; see docs/rolling-update.md):
-a container of the compose project gets traffic while it is running and
-healthy, and loses it when its health check fails or it stops. Polls the
-Docker API every 200 ms and drives HAProxy through its runtime socket; writes
-the ids it routes to into STATE_FILE so the rollout can wait for them.
+scripts/rolling-update.sh (Compose, no Swarm) needs a load balancer that
+follows container health: a container of the compose project gets traffic
+while it is running and healthy, and loses it when its health check fails or
+it stops. Polls the Docker API every 200 ms and drives HAProxy through its
+runtime socket; writes the ids it routes to into STATE_FILE so the rollout
+can wait for them.
 
 usage: lb-controller.py COMPOSE_PROJECT HAPROXY_SOCKET BACKEND SLOTS STATE_FILE
 """

@@ -4,14 +4,15 @@
 # app itself), counting the requests that fail. Prints a markdown table on
 # stdout; progress goes to stderr.
 #
-# Swarm's routing mesh needs IPVS, which this kernel lacks (see
-# docs/rolling-update.md), so the setup is the docker-rollout recipe:
-# docker-compose --scale starts the new replicas next to the old ones (Swarm's
-# `order: start-first`), waits until they are healthy and routed, then stops
-# the old ones; HAProxy on the host balances 127.0.0.1:PORT over the replicas,
-# steered by scripts/lb-controller.py the way Traefik's Docker provider is:
-# a replica gets traffic while it is running and healthy. Load: batches of
-# `ab -c 40 -n 20000 -l -k` back to back for the whole update.
+# No Swarm here (scripts/swarm-update.sh measures that): this is plain
+# `docker stop`, with no 2 s between deregistration and the signal, in the
+# docker-rollout recipe: docker-compose --scale starts the new replicas next
+# to the old ones (Swarm's `order: start-first`), waits until they are
+# healthy and routed, then stops the old ones; HAProxy on the host balances
+# 127.0.0.1:PORT over the replicas, steered by scripts/lb-controller.py the
+# way Traefik's Docker provider is: a replica gets traffic while it is
+# running and healthy. Load: batches of `ab -c 40 -n 20000 -l -k` back to
+# back for the whole update.
 #
 # usage: scripts/rolling-update.sh [--inits "graceinit tini noinit"] [--replicas 2]
 #          [--requests 20000] [--concurrency 40] [--port 18080] [--name graceinit-rollout]
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
     --concurrency) concurrency=$2 ;;
     --port) port=$2 ;;
     --name) name=$2 ;;
-    *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
   shift 2
 done
