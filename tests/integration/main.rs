@@ -24,7 +24,7 @@ mod hosts_file;
 mod leftovers;
 mod logs;
 mod reaping;
-mod spawning;
 /// The workloads' signal names, to read what they print.
 #[path = "../../examples/support/signals.rs"]
 mod signals;
+mod spawning;
