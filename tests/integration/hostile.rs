@@ -6,41 +6,9 @@ use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use crate::harness::{
-    example, graceinit, monotonic_ns, wait_until, Running, Setup, BUSYBOX, LIMIT,
+    children, example, graceinit, monotonic_ns, print_signals, send, wait_until, whole_machine,
+    Running, Setup, TempDir, BUSYBOX, LIMIT,
 };
-
-fn print_signals() -> String {
-    example("print_signals")
-}
-
-/// PID 1 is a shell that runs `graceinit ARGS` and prints `code N` when it
-/// ends: graceinit as an ordinary process (`docker run` without `--init`
-/// but with a shell entrypoint, a CI job, a terminal).
-fn under_a_shell(args: &str) -> Running {
-    let script = format!("{} {args}; echo code $?", graceinit());
-    Setup::pid1(BUSYBOX, &["sh", "-c", &script]).start()
-}
-
-fn code_line(run: &Running) -> String {
-    run.line(|l| l.starts_with("code "), "the shell's `code` line")
-}
-
-/// The host pid of the graceinit below the shell.
-fn graceinit_below(run: &Running) -> i32 {
-    let mut found = None;
-    wait_until("graceinit below the shell", LIMIT, || {
-        found = run.tree().into_iter().find(|p| p.name == "graceinit");
-        found.is_some()
-    });
-    found.expect("waited for it").host_pid
-}
-
-fn state(run: &Running, host_pid: i32) -> Option<char> {
-    run.tree()
-        .into_iter()
-        .find(|p| p.host_pid == host_pid)
-        .map(|p| p.state)
-}
 
 fn names(run: &Running, pid: i32) -> Vec<String> {
     run.signals()
@@ -79,8 +47,7 @@ fn stderr_to_pipe(setup: &mut Setup, keep_reader: bool) {
 fn a_duration_past_the_clock_never_panics() {
     let huge = "10000000000000000000";
     for flag in ["--kill-after", "--leftover-grace", "--drain-delay"] {
-        let app = print_signals();
-        let mut run = Setup::graceinit(&[flag, huge, "--", &app, "--exit-on", "TERM:0"]).start();
+        let mut run = Setup::print_signals(&[flag, huge], &["--exit-on", "TERM:0"]).start();
         let Some(ready) = run.line_within(|l| l.starts_with("ready "), LIMIT) else {
             assert_eq!(
                 run.wait(),
@@ -114,10 +81,7 @@ fn graceinit_keeps_its_own_sigpipe() {
         (&["-vv"][..], false),
         (&["--drain-delay", "500ms"][..], true),
     ] {
-        let app = print_signals();
-        let mut args = flags.to_vec();
-        args.extend(["--", &app, "--exit-on", "TERM:0"]);
-        let mut setup = Setup::graceinit(&args);
+        let mut setup = Setup::print_signals(flags, &["--exit-on", "TERM:0"]);
         if drain {
             // A marker that cannot be made: the drain warns at the default level.
             setup = setup.env("GRACEINIT_DRAIN_FILE", "/proc/graceinit/no/draining");
@@ -151,6 +115,7 @@ fn graceinit_keeps_its_own_sigpipe() {
 /// SIGTERM is ignored. Every orphan must still be reaped, and SIGTERM work.
 #[test]
 fn a_stalled_log_reader_does_not_stop_reaping_or_sigterm() {
+    let _alone = whole_machine();
     let script = format!(
         "{} make 3000 --count-zombies --settle 3000; exec {} --exit-on TERM:0",
         example("orphans"),
@@ -172,46 +137,51 @@ fn a_stalled_log_reader_does_not_stop_reaping_or_sigterm() {
 /// like any other: rewritten here so the app can show them.
 #[test]
 fn signals_32_and_33_do_not_kill_graceinit() {
-    let run = under_a_shell(&format!(
-        "-r 32:USR1 -r 33:USR2 -- {} --exit-on TERM:0",
-        print_signals()
-    ));
+    let app = print_signals();
+    let flags = [
+        "-r",
+        "32:USR1",
+        "-r",
+        "33:USR2",
+        "--",
+        &app,
+        "--exit-on",
+        "TERM:0",
+    ];
+    let mut run = Setup::not_pid1(&flags).start();
     let app = run.ready()[0];
-    let graceinit = graceinit_below(&run);
-    crate::harness::send(graceinit, 32);
+    run.kill(32);
     run.received("USR1", app);
-    crate::harness::send(graceinit, 33);
+    run.kill(33);
     run.received("USR2", app);
-    crate::harness::send(graceinit, libc::SIGTERM);
-    assert_eq!(code_line(&run), "code 0", "{}", run.report());
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.wait(), 0, "{}", run.report());
 }
 
 /// #16: a fault signal sent with kill() is forwarded like any other and
 /// does not end graceinit (today's main dies of it when not PID 1).
 #[test]
 fn a_fault_signal_sent_with_kill_is_forwarded() {
-    let run = under_a_shell(&format!("-- {} --exit-on TERM:0", print_signals()));
+    let mut run = Setup::not_pid1(&["--", &print_signals(), "--exit-on", "TERM:0"]).start();
     let app = run.ready()[0];
-    let graceinit = graceinit_below(&run);
     for (sig, name) in [
         (libc::SIGSEGV, "SEGV"),
         (libc::SIGABRT, "ABRT"),
         (libc::SIGBUS, "BUS"),
     ] {
-        crate::harness::send(graceinit, sig);
+        run.kill(sig);
         run.received(name, app);
     }
-    crate::harness::send(graceinit, libc::SIGTERM);
-    assert_eq!(code_line(&run), "code 0", "{}", run.report());
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.wait(), 0, "{}", run.report());
 }
 
 /// #6: a FIFO planted at the marker path hung PID 1 in open() at SIGTERM
 /// (no reaping, no escalation), and `graceinit drain` on it for ever.
 #[test]
 fn a_fifo_at_the_marker_path_hangs_nothing() {
-    let app = print_signals();
     let mut run =
-        Setup::graceinit(&["--drain-delay", "300ms", "--", &app, "--exit-on", "TERM:0"]).start();
+        Setup::print_signals(&["--drain-delay", "300ms"], &["--exit-on", "TERM:0"]).start();
     let app_pid = run.ready()[0];
     // After start-up, which removes a stale marker.
     let marker = run.dir.join("draining");
@@ -237,9 +207,8 @@ fn a_fifo_at_the_marker_path_hangs_nothing() {
 /// overwritten, as root.
 #[test]
 fn a_symlink_at_the_marker_path_is_not_followed() {
-    let app = print_signals();
     let mut run =
-        Setup::graceinit(&["--drain-delay", "200ms", "--", &app, "--exit-on", "TERM:0"]).start();
+        Setup::print_signals(&["--drain-delay", "200ms"], &["--exit-on", "TERM:0"]).start();
     let app_pid = run.ready()[0];
     let victim = run.dir.join("victim");
     std::fs::write(&victim, "secret\n").unwrap();
@@ -258,7 +227,7 @@ fn a_symlink_at_the_marker_path_is_not_followed() {
 /// ever; it is not a marker, and health says what is wrong.
 #[test]
 fn a_directory_at_the_marker_path_is_named_not_a_drain() {
-    let dir = crate::harness::TempDir::new();
+    let dir = TempDir::new();
     let marker = dir.join("draining");
     std::fs::create_dir(&marker).unwrap();
     let mut health = Setup::plain(&graceinit(), &["health", "--drain-file", &marker]).run();
@@ -274,7 +243,7 @@ fn a_directory_at_the_marker_path_is_named_not_a_drain() {
 /// panic (134); the marker is made either way.
 #[test]
 fn drain_with_a_broken_stdout_does_not_panic() {
-    let dir = crate::harness::TempDir::new();
+    let dir = TempDir::new();
     let marker = dir.join("draining");
     let mut setup = Setup::plain(&graceinit(), &["drain", "--drain-file", &marker]);
     // SAFETY: raw pipe/dup2/close between fork and exec.
@@ -299,11 +268,8 @@ fn drain_with_a_broken_stdout_does_not_panic() {
 fn a_stopped_app_still_stops() {
     let mut run =
         Setup::graceinit(&["--", BUSYBOX, "sh", "-c", "kill -STOP $$; busybox sleep 30"]).start();
-    wait_until("the app to stop itself", LIMIT, || {
-        run.tree()
-            .iter()
-            .any(|p| p.name == "busybox" && p.state == 'T')
-    });
+    // The app is the first process graceinit starts.
+    run.wait_stopped(run.host_pid(2));
     run.kill(libc::SIGTERM);
     assert_eq!(run.wait(), 143, "{}", run.report());
 }
@@ -346,7 +312,7 @@ fn storm_one_for_one(pid: i32, sigs: &[i32], count: usize) {
             );
             std::thread::yield_now();
         }
-        crate::harness::send(pid, sig);
+        send(pid, sig);
     }
 }
 
@@ -379,6 +345,7 @@ fn settled_rss(pid: i32) -> u64 {
 /// VmRSS stays flat (today's main: about 4 bytes a signal, 200 kB).
 #[test]
 fn memory_stays_flat_under_a_stop_signal_storm() {
+    let _alone = whole_machine();
     memory_flat_under_stop_signals(50_000, true, 64);
 }
 
@@ -435,12 +402,8 @@ fn survivors_are_unknown_without_our_own_proc() {
     for (what, setup) in [("no /proc", hidden), ("the host's /proc", host_proc)] {
         let mut run = setup.start();
         run.ready();
-        let mut graceinit = None;
-        wait_until("graceinit", LIMIT, || {
-            graceinit = run.tree().into_iter().find(|p| p.name == "graceinit");
-            graceinit.is_some()
-        });
-        crate::harness::send(graceinit.expect("waited for it").host_pid, libc::SIGTERM);
+        // graceinit is PID 1 of the namespace in both.
+        send(run.host_pid(1), libc::SIGTERM);
         let code = run.wait();
         let warning = run
             .stderr()
@@ -458,35 +421,29 @@ fn survivors_are_unknown_without_our_own_proc() {
 /// for it, so graceinit sends SIGSTOP, then stops itself.
 #[test]
 fn ctrl_z_stops_the_app_and_graceinit() {
-    let run = under_a_shell(&format!("-- {BUSYBOX} sleep 30"));
-    let graceinit = graceinit_below(&run);
+    let mut run = Setup::not_pid1(&["--", BUSYBOX, "sleep", "30"]).start();
+    let graceinit = run.under_test();
     let mut sleep = None;
     wait_until("sleep to run", LIMIT, || {
-        sleep = run
-            .tree()
-            .into_iter()
-            .find(|p| p.name == "busybox" && p.pid != 1);
+        sleep = children(graceinit).first().copied();
         sleep.is_some()
     });
-    let sleep = sleep.expect("waited for it").host_pid;
-    crate::harness::send(graceinit, libc::SIGTSTP);
-    wait_until("graceinit and sleep to stop", LIMIT, || {
-        state(&run, graceinit) == Some('T') && state(&run, sleep) == Some('T')
-    });
-    crate::harness::send(graceinit, libc::SIGCONT);
-    wait_until("both to run again", LIMIT, || {
-        state(&run, graceinit) != Some('T') && state(&run, sleep) != Some('T')
-    });
-    crate::harness::send(graceinit, libc::SIGTERM);
-    assert_eq!(code_line(&run), "code 143", "{}", run.report());
+    let sleep = sleep.expect("waited for it");
+    run.kill(libc::SIGTSTP);
+    run.wait_stopped(sleep);
+    run.wait_stopped(graceinit);
+    run.kill(libc::SIGCONT);
+    run.wait_resumed(graceinit);
+    run.wait_resumed(sleep);
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.wait(), 143, "{}", run.report());
 }
 
 /// #16: graceinit keeps no directory busy; the app keeps the one it was
 /// started in.
 #[test]
 fn graceinit_leaves_its_directory_the_app_keeps_it() {
-    let app = print_signals();
-    let mut setup = Setup::graceinit(&["--", &app, "--exit-on", "TERM:0"]);
+    let mut setup = Setup::print_signals(&[], &["--exit-on", "TERM:0"]);
     let dir = setup.dir.path().to_path_buf();
     setup.command().current_dir(&dir);
     let mut run = setup.start();
@@ -505,21 +462,9 @@ fn graceinit_leaves_its_directory_the_app_keeps_it() {
 /// the marker's creation, not 2 s + 2 s.
 #[test]
 fn nested_graceinits_drain_once() {
-    let app = print_signals();
     let inner = graceinit();
-    let mut run = Setup::graceinit(&[
-        "--drain-delay",
-        "2s",
-        "--",
-        &inner,
-        "--drain-delay",
-        "2s",
-        "--",
-        &app,
-        "--exit-on",
-        "TERM:0",
-    ])
-    .start();
+    let outer = ["--drain-delay", "2s", "--", &inner, "--drain-delay", "2s"];
+    let mut run = Setup::print_signals(&outer, &["--exit-on", "TERM:0"]).start();
     let app_pid = run.ready()[0];
     let sent = monotonic_ns();
     run.kill(libc::SIGTERM);
@@ -540,6 +485,7 @@ fn nested_graceinits_drain_once() {
 /// the app, no zombie is left, memory stays flat.
 #[test]
 fn a_signal_storm_during_double_forks() {
+    let _alone = whole_machine();
     signal_storm_during_double_forks(50_000, 2_000, 64);
 }
 
@@ -617,6 +563,7 @@ fn closed_stdio_changes_nothing() {
 #[test]
 #[ignore = "full-size attack: minutes of CPU"]
 fn full_memory_flat_under_ten_million_stop_signals() {
+    let _alone = whole_machine();
     memory_flat_under_stop_signals(10_000_000, false, 64);
 }
 
@@ -624,6 +571,7 @@ fn full_memory_flat_under_ten_million_stop_signals() {
 #[test]
 #[ignore = "full-size attack: minutes of CPU"]
 fn full_signal_storm_during_double_forks() {
+    let _alone = whole_machine();
     signal_storm_during_double_forks(500_000, 10_000, 64);
 }
 
@@ -631,6 +579,7 @@ fn full_signal_storm_during_double_forks() {
 #[test]
 #[ignore = "full-size attack: minutes of CPU"]
 fn full_two_hundred_thousand_orphans() {
+    let _alone = whole_machine();
     let started = std::time::Instant::now();
     let mut run = Setup::graceinit(&[
         "--",

@@ -8,9 +8,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::{graceinit, wait_until, Setup, TempDir, BUSYBOX, LIMIT, NO_ARGS};
@@ -76,7 +75,6 @@ enum Sink {
 /// Runs graceinit (not as PID 1) with `fd` (1 or 2) pointed at `sink`;
 /// returns the exit code, 128+N for death by signal N.
 fn run_with(args: &[&str], fd: i32, sink: Sink) -> i32 {
-    let dir = TempDir::new();
     let mut pipe = [0; 2];
     // SAFETY: pipe2 fills the two-element array.
     assert_eq!(
@@ -88,17 +86,10 @@ fn run_with(args: &[&str], fd: i32, sink: Sink) -> i32 {
         unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
     drop(reader);
     let write_end = writer.as_raw_fd();
-    let mut command = Command::new(graceinit());
-    command
-        .args(args)
-        // Never the shared default marker, which the run path removes.
-        .env("GRACEINIT_DRAIN_FILE", dir.join("draining"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut setup = Setup::plain(&graceinit(), args);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
-        command.pre_exec(move || {
+        setup.command().pre_exec(move || {
             // The test runner ignores SIGPIPE, and an ignored signal stays
             // ignored across exec; a shell would leave it at its default.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -109,12 +100,9 @@ fn run_with(args: &[&str], fd: i32, sink: Sink) -> i32 {
             Ok(())
         });
     }
-    let status = command.status().expect("run graceinit");
+    let mut run = setup.start();
     drop(writer);
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .expect("exited or killed")
+    run.wait()
 }
 
 /// #4: printing to a closed or gone stdout/stderr panicked (`print!`,
@@ -156,15 +144,11 @@ fn sigterm_ends_graceinit_drain() {
     // SAFETY: a valid C string.
     assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
     let mut run = Setup::plain(&graceinit(), &["drain", "--drain-file", &fifo]).start();
-    let pid = run.pid1();
+    let pid = run.under_test();
     // Asleep in open(2) on the FIFO, or already done (a marker that does
     // not block is fine too).
     wait_until("graceinit drain to block or finish", LIMIT, || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|state| state.trim_start().starts_with(['S', 'Z']))
-        })
+        matches!(run.state(pid), None | Some('S' | 'Z'))
     });
     run.kill(libc::SIGTERM);
     assert!(

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use crate::harness::{example, graceinit, wait_until, Setup, Stream, TempDir, BUSYBOX, LIMIT};
+use crate::harness::{
+    graceinit, print_signals, wait_until, Setup, Stream, TempDir, BUSYBOX, LIMIT,
+};
 
 /// `script` gives the command a pseudo-terminal as its controlling
 /// terminal, as `docker run -it` does. `exec` keeps the shell out, so
@@ -99,7 +101,7 @@ fn the_app_gets_the_terminal_and_ctrl_c() {
 /// /proc/self/status and without a descriptor left to read it.
 #[test]
 fn inherited_ignored_signals_never_reach_the_app() {
-    let app = example("print_signals");
+    let app = print_signals();
     let start = |mut setup: Setup| {
         // SAFETY: raw signal and rlimit calls between fork and exec.
         unsafe {
@@ -197,20 +199,8 @@ fn a_script_without_shebang_runs_through_sh() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let mut run = setup
-        .env(
-            "PATH",
-            format!("/nonexistent:/usr/bin:/bin:{}", setup_dir(&program)),
-        )
-        .run();
+    let path = format!("/nonexistent:/usr/bin:/bin:{}", setup.dir.path().display());
+    let mut run = setup.env("PATH", path).run();
     assert_eq!(run.code(), 0, "{}", run.report());
     assert_eq!(run.stdout(), "ran a b");
-}
-
-fn setup_dir(program: &str) -> String {
-    std::path::Path::new(program)
-        .parent()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
 }
