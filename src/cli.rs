@@ -221,6 +221,7 @@ fn run_config(flags: RunFlags, command: Command, env: &Env) -> Result<Config, Er
         )?,
         warn_on_reap: env.switch(flags.warn_on_reap, "GRACEINIT_WARN_ON_REAP")?,
         log_level: env.log_level(flags.verbose, flags.quiet)?,
+        log_filter: env.text("GRACEINIT_LOG")?.map(String::from),
         drain_file: env.drain_file(flags.drain_file)?,
     })
 }
@@ -446,8 +447,8 @@ impl<'a> Env<'a> {
                 "-q/--quiet and -v/--verbose cannot be combined".into(),
             ));
         }
-        // Read even when a flag wins: logging.rs reads it too, and a value
-        // it cannot read must not be ignored silently.
+        // Read even when a flag wins: a value that cannot be read must not
+        // be ignored silently.
         let filter = self.text("GRACEINIT_LOG")?;
         if quiet {
             return Ok(Some(LevelFilter::Error));

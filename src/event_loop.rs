@@ -26,7 +26,7 @@ pub fn run(config: Config) -> Result<u8, Error> {
         .map_err(|e| Error::system("create signalfd", e))?;
     // After the signalfd: the logger's own copy of stderr is the one
     // descriptor graceinit can do without when the limit is tight.
-    logging::init(config.log_level);
+    logging::init(config.log_level, config.log_filter.as_deref());
     let is_pid1 = std::process::id() == 1;
     if config.subreaper || !is_pid1 {
         // Without this, orphans would go to the real init and never come back here.

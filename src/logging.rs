@@ -12,13 +12,13 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use log::LevelFilter;
 
-/// `forced` (from -v/-q/TINI_VERBOSITY) beats `GRACEINIT_LOG`; the default
-/// shows warnings and errors.
-pub fn init(forced: Option<LevelFilter>) {
+/// `forced` (from -v/-q/TINI_VERBOSITY) beats `filter` (`GRACEINIT_LOG`,
+/// as cli.rs read it); the default shows warnings and errors.
+pub fn init(forced: Option<LevelFilter>, filter: Option<&str>) {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(LevelFilter::Warn);
-    if let Ok(filter) = std::env::var("GRACEINIT_LOG") {
-        builder.parse_filters(&filter);
+    if let Some(filter) = filter {
+        builder.parse_filters(filter);
     }
     if let Some(level) = forced {
         builder.filter_level(level);
