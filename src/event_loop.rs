@@ -24,8 +24,9 @@ use crate::supervisor::{Action, ChildEvent, KillReason, Supervisor, Target};
 pub fn run(config: Config) -> Result<u8, Error> {
     let signalfd = signals::signalfd(signals::routed_mask())
         .map_err(|e| Error::system("create signalfd", e))?;
-    // After the signalfd: the logger's own copy of stderr is the one
-    // descriptor graceinit can do without when the limit is tight.
+    // After the signalfd: the logger's own copy of stderr (opened at its
+    // first line) is the one descriptor graceinit can do without when the
+    // limit is tight.
     logging::init(config.log_level, config.log_filter.as_deref());
     let is_pid1 = std::process::id() == 1;
     if config.subreaper || !is_pid1 {
