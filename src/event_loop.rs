@@ -138,6 +138,10 @@ impl EventLoop {
             actions.extend(self.supervisor.on_time(Instant::now()));
             for action in actions.drain(..) {
                 if let Some(code) = self.execute(action) {
+                    // The process exits next, which releases all of it:
+                    // closing the signalfd and freeing the loop's memory
+                    // here would cost a system call and 300 instructions.
+                    std::mem::forget(self);
                     return code;
                 }
             }
