@@ -298,8 +298,18 @@ fn push(list: &mut Option<Vec<String>>, value: String) {
     list.get_or_insert_with(Vec::new).push(value);
 }
 
+/// One line even when the value holds a line break (a variable may hold
+/// any bytes): control characters are shown escaped.
 fn invalid(value: &str, source: &str, why: &str) -> Error {
-    Error::Usage(format!("invalid value '{value}' for {source}: {why}"))
+    let mut line = String::new();
+    for c in format!("invalid value '{value}' for {source}: {why}").chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    Error::Usage(line)
 }
 
 /// The variables graceinit reads, as (name, value): a small table the
@@ -798,6 +808,18 @@ mod tests {
         assert_eq!(commit, env!("GRACEINIT_COMMIT"));
         // Older dockerd slices its 7-character commit to this length.
         assert!((1..=7).contains(&commit.len()), "{commit}");
+    }
+
+    /// proptest found `GRACEINIT_REWRITE=$'\n'` printing a two-line error.
+    #[test]
+    fn a_line_break_in_a_value_stays_on_one_line() {
+        for value in ["\n", "15:\n"] {
+            let error = run_env(&["x"], &[("GRACEINIT_REWRITE", value.into())]).unwrap_err();
+            assert!(!error.contains(['\n', '\r']), "{error}");
+            assert!(error.contains("\\n"), "{error}");
+        }
+        let error = run(&["--drain-delay", "1\ns", "x"]).unwrap_err();
+        assert!(error.contains("'1\\ns'"), "{error}");
     }
 
     #[test]
