@@ -5,7 +5,8 @@
 //! hand-written, and clap's 220 KB stay out of a binary every container
 //! carries.
 
-use std::ffi::OsString;
+use std::ffi::{CStr, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -81,7 +82,7 @@ it freely, keeping the copyright notice. It comes with no warranty of any kind.
 
 /// Parses the process arguments (including `argv[0]`) and environment.
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, Error> {
-    parse_with(args, &Env(&|name| std::env::var_os(name)))
+    parse_with(args, &Env::of_process())
 }
 
 /// [`parse`] with the environment given, so tests need not change the
@@ -165,7 +166,7 @@ fn run_config(flags: RunFlags, command: Command, env: &Env) -> Result<Config, Er
     // The peers' variables, read the way the peers read them: tini tests for
     // presence, dumb-init for "0".
     let single_child = env.switch(flags.single_child, "GRACEINIT_SINGLE_CHILD")?
-        || env.text("DUMB_INIT_SETSID")?.as_deref() == Some("0");
+        || env.text("DUMB_INIT_SETSID")? == Some("0");
     let subreaper =
         env.switch(flags.subreaper, "GRACEINIT_SUBREAPER")? || env.is_set("TINI_SUBREAPER")?;
     let rewrite = env.list(
@@ -220,6 +221,7 @@ fn run_config(flags: RunFlags, command: Command, env: &Env) -> Result<Config, Er
         )?,
         warn_on_reap: env.switch(flags.warn_on_reap, "GRACEINIT_WARN_ON_REAP")?,
         log_level: env.log_level(flags.verbose, flags.quiet)?,
+        log_filter: env.text("GRACEINIT_LOG")?.map(String::from),
         drain_file: env.drain_file(flags.drain_file)?,
     })
 }
@@ -296,23 +298,74 @@ fn push(list: &mut Option<Vec<String>>, value: String) {
     list.get_or_insert_with(Vec::new).push(value);
 }
 
+/// One line even when the value holds a line break (a variable may hold
+/// any bytes): control characters are shown escaped.
 fn invalid(value: &str, source: &str, why: &str) -> Error {
-    Error::Usage(format!("invalid value '{value}' for {source}: {why}"))
+    let mut line = String::new();
+    for c in format!("invalid value '{value}' for {source}: {why}").chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    Error::Usage(line)
 }
 
-/// Where the environment variables come from.
-struct Env<'a>(&'a dyn Fn(&str) -> Option<OsString>);
+/// The variables graceinit reads, as (name, value): a small table the
+/// parsers look up, so the environment is scanned once.
+#[derive(Default)]
+struct Env<'a>(Vec<(&'a [u8], &'a [u8])>);
 
-impl Env<'_> {
+impl Env<'static> {
+    /// The process's `GRACEINIT_*`, `TINI_*` and `DUMB_INIT_*` variables.
+    /// Read from `environ` directly: 15 `std::env::var_os` calls made a C
+    /// string, took a lock and scanned it all each time, and `vars_os`
+    /// copies every variable; each cost more than the rest of the parse.
+    fn of_process() -> Self {
+        let mut ours = Env::default();
+        // SAFETY: `environ` is NULL or glibc's NULL-terminated array of C
+        // strings; graceinit has one thread and never changes its
+        // environment, so neither the array nor its strings change while
+        // the process lives.
+        unsafe {
+            let mut entry = libc::environ.cast_const();
+            while !entry.is_null() && !(*entry).is_null() {
+                // Most variables are not ours, and their first byte says so.
+                if matches!(*(*entry).cast::<u8>(), b'G' | b'T' | b'D') {
+                    ours.add(CStr::from_ptr(*entry).to_bytes());
+                }
+                entry = entry.add(1);
+            }
+        }
+        ours
+    }
+}
+
+impl<'a> Env<'a> {
+    /// Keeps `NAME=value` if `NAME` is one of ours.
+    fn add(&mut self, text: &'a [u8]) {
+        if !["GRACEINIT_", "TINI_", "DUMB_INIT_"]
+            .iter()
+            .any(|prefix| text.starts_with(prefix.as_bytes()))
+        {
+            return;
+        }
+        if let Some(at) = text.iter().position(|&b| b == b'=') {
+            self.0.push((&text[..at], &text[at + 1..]));
+        }
+    }
+
     /// A variable's value; one that is not UTF-8 is a usage error rather
     /// than silently unset.
-    fn raw(&self, name: &str) -> Result<Option<String>, Error> {
-        match (self.0)(name) {
-            None => Ok(None),
-            Some(value) => value.into_string().map(Some).map_err(|value| {
-                Error::Usage(format!("invalid value {value:?} for {name}: not UTF-8"))
-            }),
-        }
+    fn raw(&self, name: &str) -> Result<Option<&'a str>, Error> {
+        let Some(&(_, value)) = self.0.iter().find(|(n, _)| *n == name.as_bytes()) else {
+            return Ok(None);
+        };
+        std::str::from_utf8(value).map(Some).map_err(|_| {
+            let value = OsStr::from_bytes(value);
+            Error::Usage(format!("invalid value {value:?} for {name}: not UTF-8"))
+        })
     }
 
     /// Set at all, even to "" (tini's test for its variables).
@@ -322,7 +375,7 @@ impl Env<'_> {
 
     /// A variable's value; empty counts as unset, so
     /// `ENV GRACEINIT_REWRITE=` in a Dockerfile switches a setting off.
-    fn text(&self, name: &str) -> Result<Option<String>, Error> {
+    fn text(&self, name: &str) -> Result<Option<&'a str>, Error> {
         Ok(self.raw(name)?.filter(|value| !value.is_empty()))
     }
 
@@ -334,16 +387,16 @@ impl Env<'_> {
         variable: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, Error> {
-        let (text, source) = match given {
+        let (text, source) = match given.as_deref() {
             Some(text) => (text, flag),
             None => match self.text(variable)? {
                 Some(text) => (text, variable),
                 None => return Ok(None),
             },
         };
-        parse(&text)
+        parse(text)
             .map(Some)
-            .map_err(|why| invalid(&text, source, &why))
+            .map_err(|why| invalid(text, source, &why))
     }
 
     /// A repeatable value: the flags, else the variable's comma-separated list.
@@ -354,10 +407,10 @@ impl Env<'_> {
         variable: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Vec<T>, Error> {
-        let (items, source) = match given {
-            Some(items) => (items, flag),
+        let (items, source): (Vec<&str>, _) = match &given {
+            Some(items) => (items.iter().map(String::as_str).collect(), flag),
             None => match self.text(variable)? {
-                Some(text) => (text.split(',').map(str::to_string).collect(), variable),
+                Some(text) => (text.split(',').collect(), variable),
                 None => return Ok(Vec::new()),
             },
         };
@@ -378,7 +431,7 @@ impl Env<'_> {
                 "1" | "true" | "yes" | "on" | "y" => Ok(true),
                 "0" | "false" | "no" | "off" | "n" => Ok(false),
                 _ => Err(invalid(
-                    &text,
+                    text,
                     variable,
                     "expected 1/0, true/false, yes/no or on/off",
                 )),
@@ -387,13 +440,13 @@ impl Env<'_> {
     }
 
     fn drain_file(&self, given: Option<String>) -> Result<PathBuf, Error> {
-        let path = match given {
-            Some(path) => path,
+        Ok(match given {
+            Some(path) => path.into(),
             None => self
                 .text("GRACEINIT_DRAIN_FILE")?
-                .unwrap_or_else(|| DEFAULT_DRAIN_FILE.into()),
-        };
-        Ok(path.into())
+                .unwrap_or(DEFAULT_DRAIN_FILE)
+                .into(),
+        })
     }
 
     /// The level forced by flags or `TINI_VERBOSITY`; `None` leaves it to
@@ -404,8 +457,8 @@ impl Env<'_> {
                 "-q/--quiet and -v/--verbose cannot be combined".into(),
             ));
         }
-        // Read even when a flag wins: logging.rs reads it too, and a value
-        // it cannot read must not be ignored silently.
+        // Read even when a flag wins: a value that cannot be read must not
+        // be ignored silently.
         let filter = self.text("GRACEINIT_LOG")?;
         if quiet {
             return Ok(Some(LevelFilter::Error));
@@ -429,7 +482,7 @@ impl Env<'_> {
             Ok(2) => Ok(Some(LevelFilter::Info)),
             Ok(_) => Ok(Some(LevelFilter::Debug)),
             Err(_) => Err(invalid(
-                &text,
+                text,
                 "TINI_VERBOSITY",
                 "expected a number from 0 to 3",
             )),
@@ -443,22 +496,45 @@ mod tests {
     use crate::signals::Sig;
 
     use proptest::prelude::*;
-    use std::os::unix::ffi::OsStringExt;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
     /// `graceinit ARGS` with only the variables in `vars` set.
     fn run_env(args: &[&str], vars: &[(&str, OsString)]) -> Result<Config, String> {
         let mut argv = vec![OsString::from("graceinit")];
         argv.extend(args.iter().map(OsString::from));
-        let lookup = |name: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.clone())
-        };
-        match parse_with(argv, &Env(&lookup)) {
+        match parse_with(argv, &table(vars)) {
             Ok(Invocation::Run(config)) => Ok(config),
             Ok(_) => Err("not a run".into()),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    /// The environment table with exactly `vars`.
+    fn table<'a>(vars: &'a [(&str, OsString)]) -> Env<'a> {
+        Env(vars
+            .iter()
+            .map(|(name, value)| (name.as_bytes(), value.as_bytes()))
+            .collect())
+    }
+
+    #[test]
+    fn the_table_keeps_our_variables_split_at_the_first_equals_sign() {
+        let mut env = Env::default();
+        for text in [
+            &b"PATH=/bin"[..],
+            b"GRACEINIT_LOG=info,x=debug",
+            b"TINI_SUBREAPER=",
+            b"DUMB_INIT_SETSID=0",
+            b"GRACEINIT_NO_EQUALS_SIGN",
+            b"XGRACEINIT_LOG=1",
+            b"=GRACEINIT_LOG",
+        ] {
+            env.add(text);
+        }
+        assert_eq!(env.raw("GRACEINIT_LOG").unwrap(), Some("info,x=debug"));
+        assert_eq!(env.raw("TINI_SUBREAPER").unwrap(), Some(""));
+        assert_eq!(env.raw("DUMB_INIT_SETSID").unwrap(), Some("0"));
+        assert_eq!(env.0.len(), 3);
     }
 
     fn run(args: &[&str]) -> Result<Config, String> {
@@ -498,7 +574,7 @@ mod tests {
                 OsString::from_vec(word.to_vec()),
                 "x".into(),
             ];
-            assert!(parse_with(argv, &Env(&|_| None)).is_err(), "{word:?}");
+            assert!(parse_with(argv, &Env::default()).is_err(), "{word:?}");
         }
     }
 
@@ -544,7 +620,7 @@ mod tests {
         fn any_command_line_gives_a_value_or_one_line(words in prop::collection::vec(word(), 0..8)) {
             let mut argv = vec![OsString::from("graceinit")];
             argv.extend(words);
-            one_line_or_value(parse_with(argv, &Env(&|_| None)))?;
+            one_line_or_value(parse_with(argv, &Env::default()))?;
         }
 
         #[test]
@@ -557,14 +633,13 @@ mod tests {
         ) {
             let vars: Vec<(&str, OsString)> =
                 values.into_iter().map(|(n, v)| (n, OsString::from_vec(v))).collect();
-            let lookup = |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
             let mut argv = vec![OsString::from("graceinit")];
             argv.extend((!subcommand.is_empty()).then(|| subcommand.into()));
             argv.push("x".into());
             if subcommand == "health" {
                 argv.pop();
             }
-            one_line_or_value(parse_with(argv, &Env(&lookup)))?;
+            one_line_or_value(parse_with(argv, &table(&vars)))?;
         }
     }
 
@@ -660,7 +735,11 @@ mod tests {
                     continue;
                 }
                 let name = &code[at + 1..];
-                variables.push(name[..name.find('"').unwrap()].to_string());
+                let name = &name[..name.find('"').unwrap()];
+                // The bare prefixes are what the environment table keeps.
+                if !name.ends_with('_') {
+                    variables.push(name.to_string());
+                }
             }
         }
         (flags, variables)
@@ -729,6 +808,18 @@ mod tests {
         assert_eq!(commit, env!("GRACEINIT_COMMIT"));
         // Older dockerd slices its 7-character commit to this length.
         assert!((1..=7).contains(&commit.len()), "{commit}");
+    }
+
+    /// proptest found `GRACEINIT_REWRITE=$'\n'` printing a two-line error.
+    #[test]
+    fn a_line_break_in_a_value_stays_on_one_line() {
+        for value in ["\n", "15:\n"] {
+            let error = run_env(&["x"], &[("GRACEINIT_REWRITE", value.into())]).unwrap_err();
+            assert!(!error.contains(['\n', '\r']), "{error}");
+            assert!(error.contains("\\n"), "{error}");
+        }
+        let error = run(&["--drain-delay", "1\ns", "x"]).unwrap_err();
+        assert!(error.contains("'1\\ns'"), "{error}");
     }
 
     #[test]

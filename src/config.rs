@@ -28,7 +28,10 @@ pub struct Config {
     pub subreaper: bool,
     pub pdeathsig: Option<Sig>,
     pub warn_on_reap: bool,
+    /// Forced by -v/-q/TINI_VERBOSITY; beats `log_filter`.
     pub log_level: Option<LevelFilter>,
+    /// `GRACEINIT_LOG`, an env_logger filter.
+    pub log_filter: Option<String>,
     pub drain_file: PathBuf,
 }
 

@@ -24,10 +24,12 @@ use crate::supervisor::{Action, ChildEvent, KillReason, Supervisor, Target};
 pub fn run(config: Config) -> Result<u8, Error> {
     let signalfd = signals::signalfd(signals::routed_mask())
         .map_err(|e| Error::system("create signalfd", e))?;
-    // After the signalfd: the logger's own copy of stderr is the one
-    // descriptor graceinit can do without when the limit is tight.
-    logging::init(config.log_level);
-    let is_pid1 = std::process::id() == 1;
+    // After the signalfd: the logger's own copy of stderr (opened at its
+    // first line) is the one descriptor graceinit can do without when the
+    // limit is tight.
+    logging::init(config.log_level, config.log_filter.as_deref());
+    let own_pid = std::process::id();
+    let is_pid1 = own_pid == 1;
     if config.subreaper || !is_pid1 {
         // Without this, orphans would go to the real init and never come back here.
         nix::sys::prctl::set_child_subreaper(true)
@@ -66,7 +68,7 @@ pub fn run(config: Config) -> Result<u8, Error> {
     } = config;
     Ok(EventLoop {
         signalfd,
-        own_pid: std::process::id(),
+        own_pid,
         child,
         orphan_level: if warn_on_reap {
             Level::Warn
@@ -76,8 +78,7 @@ pub fn run(config: Config) -> Result<u8, Error> {
         drain_file,
         started,
         supervisor: Supervisor::new(policy, child, is_pid1),
-        // SAFETY: signalfd_siginfo is plain integers; all zeroes is valid.
-        batch: Box::new(unsafe { std::mem::zeroed() }),
+        batch: Vec::with_capacity(BATCH),
         signals: Vec::with_capacity(BATCH),
         actions: Vec::with_capacity(4),
     }
@@ -95,8 +96,9 @@ struct EventLoop {
     started: SystemTime,
     supervisor: Supervisor,
     /// Kept across wake-ups: zeroing 2 KiB and allocating on every signal
-    /// cost more instructions than the rest of the forward.
-    batch: Box<[libc::signalfd_siginfo; BATCH]>,
+    /// cost more instructions than the rest of the forward. Never zeroed
+    /// at all: the kernel fills what is read.
+    batch: Vec<libc::signalfd_siginfo>,
     signals: Vec<Sig>,
     actions: Vec<Action>,
 }
@@ -140,6 +142,10 @@ impl EventLoop {
             actions.extend(self.supervisor.on_time(Instant::now()));
             for action in actions.drain(..) {
                 if let Some(code) = self.execute(action) {
+                    // The process exits next, which releases all of it:
+                    // closing the signalfd and freeing the loop's memory
+                    // here would cost a system call and 300 instructions.
+                    std::mem::forget(self);
                     return code;
                 }
             }
@@ -154,14 +160,16 @@ impl EventLoop {
     /// one turn never outgrow the batch (thousands of queued real-time
     /// signals would otherwise grow both Vecs for good).
     fn pending_signals(&mut self, signals: &mut Vec<Sig>) {
+        self.batch.clear();
+        let room = self.batch.spare_capacity_mut();
         let read = loop {
-            // SAFETY: the kernel writes whole siginfo records into `batch`,
+            // SAFETY: the kernel writes whole siginfo records into `room`,
             // at most its size.
             let read = unsafe {
                 libc::read(
                     self.signalfd.as_raw_fd(),
-                    self.batch.as_mut_ptr().cast(),
-                    std::mem::size_of_val(&*self.batch),
+                    room.as_mut_ptr().cast(),
+                    std::mem::size_of_val(room),
                 )
             };
             if read != -1 || Errno::last() != Errno::EINTR {
@@ -176,10 +184,13 @@ impl EventLoop {
             return;
         };
         let count = bytes / std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: the kernel wrote `count` whole records (a signalfd read
+        // returns a multiple of the record size) into the spare capacity.
+        unsafe { self.batch.set_len(count) };
         let own_pid = self.own_pid;
         // Not logged: a SIGPIPE from a log line would log again.
         signals.extend(
-            self.batch[..count]
+            self.batch
                 .iter()
                 .filter(|info| !signals::raised_by_self(info, own_pid))
                 .map(|info| Sig(info.ssi_signo as i32)),

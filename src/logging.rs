@@ -7,18 +7,19 @@
 //! written at once is dropped and counted; the next line that gets through
 //! says how many were lost.
 
+use std::cell::OnceCell;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use log::LevelFilter;
 
-/// `forced` (from -v/-q/TINI_VERBOSITY) beats `GRACEINIT_LOG`; the default
-/// shows warnings and errors.
-pub fn init(forced: Option<LevelFilter>) {
+/// `forced` (from -v/-q/TINI_VERBOSITY) beats `filter` (`GRACEINIT_LOG`,
+/// as cli.rs read it); the default shows warnings and errors.
+pub fn init(forced: Option<LevelFilter>, filter: Option<&str>) {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(LevelFilter::Warn);
-    if let Ok(filter) = std::env::var("GRACEINIT_LOG") {
-        builder.parse_filters(&filter);
+    if let Some(filter) = filter {
+        builder.parse_filters(filter);
     }
     if let Some(level) = forced {
         builder.filter_level(level);
@@ -40,8 +41,9 @@ const ATOMIC: usize = 4096;
 struct Stderr {
     /// A non-blocking description of the same pipe when stderr is one (a
     /// second open of /proc/self/fd/2), so that O_NONBLOCK never lands on
-    /// the description the app shares: the app would get EAGAIN.
-    own: Option<OwnedFd>,
+    /// the description the app shares: the app would get EAGAIN. Opened at
+    /// the first line: at the default level most runs write none.
+    own: OnceCell<Option<OwnedFd>>,
     /// fd 2, or -1 when it was closed at start: a descriptor opened later
     /// under that number (a marker file, /proc) must never get log lines.
     stderr: RawFd,
@@ -53,14 +55,19 @@ impl Stderr {
         // SAFETY: F_GETFD only asks whether the descriptor is open.
         let open = unsafe { libc::fcntl(libc::STDERR_FILENO, libc::F_GETFD) } != -1;
         Stderr {
-            own: reopen_pipe_nonblocking(libc::STDERR_FILENO),
+            own: OnceCell::new(),
             stderr: if open { libc::STDERR_FILENO } else { -1 },
             dropped: 0,
         }
     }
 
     fn fd(&self) -> RawFd {
-        self.own.as_ref().map_or(self.stderr, AsRawFd::as_raw_fd)
+        let own = self.own.get_or_init(|| {
+            (self.stderr != -1)
+                .then(|| reopen_pipe_nonblocking(self.stderr))
+                .flatten()
+        });
+        own.as_ref().map_or(self.stderr, AsRawFd::as_raw_fd)
     }
 
     /// Writes `line` in one go if that cannot block; false if it was not
@@ -155,11 +162,11 @@ mod tests {
     fn a_full_pipe_drops_lines_and_says_so_later() {
         let (read, write) = pipe();
         let mut out = Stderr {
-            own: reopen_pipe_nonblocking(write.as_raw_fd()),
+            own: OnceCell::from(reopen_pipe_nonblocking(write.as_raw_fd())),
             stderr: -1,
             dropped: 0,
         };
-        assert!(out.own.is_some());
+        assert!(out.own.get().is_some_and(Option::is_some));
         let line = [b'x'; 1000];
         // Fill the pipe: the writes must all return, whatever fits.
         for _ in 0..200 {
@@ -195,20 +202,19 @@ mod tests {
     fn a_pipe_without_reader_is_not_written() {
         let (read, write) = pipe();
         drop(read);
-        let mut out = Stderr {
-            own: None,
-            stderr: -1,
-            dropped: 0,
-        };
         // Through the shared descriptor (no reopen), as without /proc.
         let dup = write.try_clone().unwrap();
         let raw = dup.as_raw_fd();
-        out.own = Some(dup);
+        let mut out = Stderr {
+            own: OnceCell::from(Some(dup)),
+            stderr: -1,
+            dropped: 0,
+        };
         assert_eq!(out.fd(), raw);
         out.write_all(b"lost\n").unwrap();
         assert_eq!(out.dropped, 1);
         // A closed stderr drops too.
-        out.own = None;
+        out.own = OnceCell::new();
         out.write_all(b"lost\n").unwrap();
         assert_eq!(out.dropped, 2);
     }
