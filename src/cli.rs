@@ -221,7 +221,7 @@ fn run_config(flags: RunFlags, command: Command, env: &Env) -> Result<Config, Er
         )?,
         warn_on_reap: env.switch(flags.warn_on_reap, "GRACEINIT_WARN_ON_REAP")?,
         log_level: env.log_level(flags.verbose, flags.quiet)?,
-        log_filter: env.text("GRACEINIT_LOG")?.map(String::from),
+        log_filter: env.log_filter()?,
         drain_file: env.drain_file(flags.drain_file)?,
     })
 }
@@ -447,6 +447,19 @@ impl<'a> Env<'a> {
                 .unwrap_or(DEFAULT_DRAIN_FILE)
                 .into(),
         })
+    }
+
+    /// `GRACEINIT_LOG`, checked here: env_logger would print a bad filter's
+    /// complaint itself (unprefixed, and a panic on a broken stderr) and
+    /// carry on without it.
+    fn log_filter(&self) -> Result<Option<String>, Error> {
+        let Some(text) = self.text("GRACEINIT_LOG")? else {
+            return Ok(None);
+        };
+        env_filter::Builder::new()
+            .try_parse(text)
+            .map_err(|e| invalid(text, "GRACEINIT_LOG", &e.to_string()))?;
+        Ok(Some(text.to_string()))
     }
 
     /// The level forced by flags or `TINI_VERBOSITY`; `None` leaves it to

@@ -18,11 +18,16 @@ use log::LevelFilter;
 pub fn init(forced: Option<LevelFilter>, filter: Option<&str>) {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(LevelFilter::Warn);
-    if let Some(filter) = filter {
-        builder.parse_filters(filter);
-    }
-    if let Some(level) = forced {
-        builder.filter_level(level);
+    // A flag beats its variable, module filters included (cli.rs has
+    // checked that the filter parses).
+    match (forced, filter) {
+        (Some(level), _) => {
+            builder.filter_level(level);
+        }
+        (None, Some(filter)) => {
+            builder.parse_filters(filter);
+        }
+        (None, None) => {}
     }
     builder.format(|out, record| {
         let level = record.level().as_str().to_ascii_lowercase();

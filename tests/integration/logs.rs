@@ -98,3 +98,40 @@ fn quiet_hides_warnings_and_graceinit_log_sets_the_level() {
         run.report()
     );
 }
+
+/// A flag beats its variable, even a module filter of `GRACEINIT_LOG`.
+#[test]
+fn quiet_and_verbose_beat_module_filters_of_graceinit_log() {
+    let mut run = Setup::graceinit(&["-q", "--", BUSYBOX, "true"])
+        .env("GRACEINIT_LOG", "graceinit=debug")
+        .run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert_eq!(run.stderr(), "", "{}", run.report());
+    let mut run = Setup::graceinit(&["-v", "--", BUSYBOX, "true"])
+        .env("GRACEINIT_LOG", "graceinit=off")
+        .run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert!(
+        run.stderr().contains("graceinit: info: child started"),
+        "{}",
+        run.report()
+    );
+}
+
+/// A filter env_logger cannot read is a usage error like any bad value,
+/// not env_logger's own unprefixed warning (which panics on a broken
+/// stderr) and a start without it.
+#[test]
+fn a_bad_graceinit_log_filter_is_a_usage_error() {
+    let mut run = Setup::graceinit(&["--", BUSYBOX, "true"])
+        .env("GRACEINIT_LOG", "a=b=c")
+        .run();
+    assert_eq!(run.code(), 2, "{}", run.report());
+    let stderr = run.stderr();
+    assert!(
+        stderr.starts_with("graceinit: invalid value 'a=b=c' for GRACEINIT_LOG")
+            && stderr.lines().count() == 1,
+        "{}",
+        run.report()
+    );
+}
