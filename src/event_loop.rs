@@ -3,7 +3,7 @@
 //! supervisor decided. No deadline means no timeout: an idle graceinit never
 //! wakes up.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +24,7 @@ use crate::supervisor::{Action, ChildEvent, KillReason, Supervisor, Target};
 pub fn run(config: Config) -> Result<u8, Error> {
     let signalfd = signals::signalfd(signals::routed_mask())
         .map_err(|e| Error::system("create signalfd", e))?;
+    let signalfd = above_stdio(signalfd);
     // After the signalfd: the logger's own copy of stderr (opened at its
     // first line) is the one descriptor graceinit can do without when the
     // limit is tight.
@@ -83,6 +84,39 @@ pub fn run(config: Config) -> Result<u8, Error> {
         actions: Vec::with_capacity(4),
     }
     .run())
+}
+
+/// A new descriptor takes the lowest free number, so a signalfd below 3
+/// means graceinit was started with stdin, stdout or stderr closed (never by
+/// Docker, sometimes by a hand-written service). The app would then start
+/// with that number closed, and its first `open()` would become, say, its
+/// stderr. Move the signalfd up and fill the gaps with /dev/null, as a
+/// shell or daemon(3) would; this costs nothing when 0-2 are open.
+fn above_stdio(signalfd: OwnedFd) -> OwnedFd {
+    if signalfd.as_raw_fd() > libc::STDERR_FILENO {
+        return signalfd;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor we then own alone.
+    let moved = unsafe { libc::fcntl(signalfd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if moved == -1 {
+        return signalfd;
+    }
+    drop(signalfd);
+    // SAFETY: `moved` is a fresh descriptor nothing else owns.
+    let moved = unsafe { OwnedFd::from_raw_fd(moved) };
+    loop {
+        // SAFETY: open of a constant path; the result is closed or kept as stdio.
+        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if null == -1 {
+            break;
+        }
+        if null > libc::STDERR_FILENO {
+            // SAFETY: the descriptor just opened, and only ours.
+            unsafe { libc::close(null) };
+            break;
+        }
+    }
+    moved
 }
 
 struct EventLoop {

@@ -559,6 +559,30 @@ fn closed_stdio_changes_nothing() {
     assert_eq!(run.wait(), 143);
 }
 
+/// Started with stdin and stderr closed, the app still gets them open (on
+/// /dev/null): otherwise graceinit's signalfd would have taken number 0 or
+/// 2, and the app's first open() would become its stdin or stderr.
+#[test]
+fn the_app_never_starts_with_stdio_closed() {
+    let dir = crate::harness::TempDir::new();
+    let report = dir.join("stdio");
+    let script = format!(
+        "if [ -e /proc/$$/fd/0 ] && [ -e /proc/$$/fd/2 ]; then echo open > {report}; else echo closed > {report}; fi"
+    );
+    let mut setup = Setup::graceinit(&["--", BUSYBOX, "sh", "-c", &script]);
+    // SAFETY: raw close between fork and exec.
+    unsafe {
+        setup.command().pre_exec(|| {
+            libc::close(0);
+            libc::close(2);
+            Ok(())
+        });
+    }
+    let mut run = setup.run();
+    assert_eq!(run.code(), 0, "{}", run.report());
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "open\n");
+}
+
 /// Full size: 10 million stop signals (scripts/attack-full.sh).
 #[test]
 #[ignore = "full-size attack: minutes of CPU"]
