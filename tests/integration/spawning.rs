@@ -14,7 +14,7 @@ use crate::harness::{
 /// terminal, as `docker run -it` does. `exec` keeps the shell out, so
 /// `command` leads the session that holds the terminal, like a container's
 /// init. Returns the output stream and the running `script`.
-fn in_terminal(command: &str) -> (std::sync::Arc<Stream>, std::process::Child) {
+fn in_terminal(command: &str) -> (std::sync::Arc<Stream>, Terminal) {
     let mut script = Command::new("script");
     script
         .args(["-qec", &format!("exec {command}"), "/dev/null"])
@@ -25,7 +25,45 @@ fn in_terminal(command: &str) -> (std::sync::Arc<Stream>, std::process::Child) {
         .stderr(Stdio::null());
     let mut child = script.spawn().expect("start script (util-linux)");
     let out = Stream::capture(child.stdout.take().unwrap());
-    (out, child)
+    (out, Terminal(child))
+}
+
+/// `script` and all below it, killed when the test ends, also when an
+/// assertion failed before the app exited: the app ignores the terminal's
+/// hang-up and would otherwise loop for ever.
+struct Terminal(std::process::Child);
+
+impl std::ops::Deref for Terminal {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Terminal {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let mut below = Vec::new();
+        let mut queue = crate::harness::children(i32::try_from(self.0.id()).unwrap_or(0));
+        while let Some(pid) = queue.pop() {
+            queue.extend(crate::harness::children(pid));
+            below.push(pid);
+        }
+        for pid in below {
+            // SAFETY: kill with plain integers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn exit_within(child: &mut std::process::Child) -> Option<i32> {
