@@ -13,6 +13,10 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+/// More than the file-time clock can lag the precise one, and less than a
+/// container takes to restart (the case a stale marker comes from).
+const COARSE_CLOCK_SLACK: Duration = Duration::from_secs(1);
+
 /// The result of `mark`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Marked {
@@ -51,7 +55,14 @@ pub fn mark(path: &Path, not_before: SystemTime) -> io::Result<Marked> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let meta = regular_file(path)?;
             let made = meta.modified()?;
-            if made >= not_before {
+            // File times come from the kernel's coarse clock, a tick or so
+            // behind SystemTime::now(): an outer graceinit's marker made
+            // just after this one started can look older than its start.
+            // checked: a planted mtime at the end of time must not panic PID 1.
+            if made
+                .checked_add(COARSE_CLOCK_SLACK)
+                .map_or(true, |made| made >= not_before)
+            {
                 marked.age = Some(
                     SystemTime::now()
                         .duration_since(made)
