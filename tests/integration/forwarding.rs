@@ -5,21 +5,12 @@
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 
-use crate::harness::{print_signals, send, Running, Setup, BUSYBOX};
+use crate::harness::{print_signals, send, Setup, BUSYBOX};
 use crate::signals;
 
 /// `graceinit FLAGS -- print_signals ARGS`.
 fn start(flags: &[&str], args: &[&str]) -> Setup {
     Setup::print_signals(flags, args)
-}
-
-/// Names of the signals process `pid` printed, in order.
-fn names(run: &Running, pid: i32) -> Vec<String> {
-    run.signals()
-        .into_iter()
-        .filter(|r| r.pid == pid)
-        .map(|r| r.name)
-        .collect()
 }
 
 /// `CMD npm start` style: the app runs under a shell that does not forward.
@@ -63,14 +54,18 @@ fn group_delivery_by_default_child_only_with_c() {
         run.received("USR2", grandchild);
         let expected: &[&str] = if group { &["USR1", "USR2"] } else { &["USR2"] };
         assert_eq!(
-            names(&run, grandchild),
+            run.signal_names(grandchild),
             expected,
             "{flags:?} {env:?}\n{}",
             run.report()
         );
         run.kill(libc::SIGTERM);
         assert_eq!(run.wait(), 0, "{flags:?} {env:?}\n{}", run.report());
-        assert_eq!(names(&run, child), ["USR1", "TERM"], "{flags:?} {env:?}");
+        assert_eq!(
+            run.signal_names(child),
+            ["USR1", "TERM"],
+            "{flags:?} {env:?}"
+        );
     }
 }
 
@@ -162,7 +157,7 @@ fn rewrites_give_exact_signal_sequences() {
         }
         assert_eq!(run.wait(), 0, "{flags:?} {env:?}\n{}", run.report());
         assert_eq!(
-            names(&run, app),
+            run.signal_names(app),
             expected,
             "{flags:?} {env:?}\n{}",
             run.report()
@@ -209,7 +204,7 @@ fn realtime_signal_is_forwarded() {
     run.kill(libc::SIGRTMIN() + 3);
     run.received("RTMIN+3", app);
     assert_eq!(run.wait(), 0, "{}", run.report());
-    assert_eq!(names(&run, app), ["RTMIN+3"]);
+    assert_eq!(run.signal_names(app), ["RTMIN+3"]);
 }
 
 /// Real-time signals queue instead of coalescing: a burst sent to
@@ -225,7 +220,11 @@ fn a_burst_of_realtime_signals_arrives_one_for_one() {
     // app alike, so the sentinel comes after the whole burst.
     run.kill(libc::SIGRTMIN() + 2);
     assert_eq!(run.wait(), 0, "{}", run.report());
-    let burst = names(&run, app).iter().filter(|n| *n == "RTMIN+1").count();
+    let burst = run
+        .signal_names(app)
+        .iter()
+        .filter(|n| *n == "RTMIN+1")
+        .count();
     assert_eq!(burst, 300, "{}", run.report());
 }
 
@@ -257,7 +256,7 @@ fn ctrl_c_in_a_terminal_reaches_the_app_once() {
         run.kill(libc::SIGTERM);
         assert_eq!(run.wait(), 0, "{}", run.report());
         assert_eq!(
-            names(&run, app),
+            run.signal_names(app),
             ["INT", "TERM"],
             "terminal owned by graceinit: {graceinit_owns_terminal}\n{}",
             run.report()

@@ -606,6 +606,15 @@ impl Running {
             .collect()
     }
 
+    /// Names of the signals process `pid` printed so far, in order.
+    pub fn signal_names(&self, pid: i32) -> Vec<String> {
+        self.signals()
+            .into_iter()
+            .filter(|r| r.pid == pid)
+            .map(|r| r.name)
+            .collect()
+    }
+
     pub fn stdout(&self) -> String {
         self.out.lines().join("\n")
     }

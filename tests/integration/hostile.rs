@@ -10,14 +10,6 @@ use crate::harness::{
     Running, Setup, TempDir, BUSYBOX, LIMIT,
 };
 
-fn names(run: &Running, pid: i32) -> Vec<String> {
-    run.signals()
-        .into_iter()
-        .filter(|r| r.pid == pid)
-        .map(|r| r.name)
-        .collect()
-}
-
 /// Makes the command's stderr a pipe: with `keep_reader` a reader that
 /// never reads (a stuck log driver), else one that is already gone.
 fn stderr_to_pipe(setup: &mut Setup, keep_reader: bool) {
@@ -67,7 +59,7 @@ fn a_duration_past_the_clock_never_panics() {
             run.kill(libc::SIGTERM);
         }
         assert_eq!(run.wait(), 0, "{flag}\n{}", run.report());
-        assert_eq!(names(&run, app_pid), ["TERM"], "{flag}");
+        assert_eq!(run.signal_names(app_pid), ["TERM"], "{flag}");
     }
 }
 
@@ -94,7 +86,7 @@ fn graceinit_keeps_its_own_sigpipe() {
         let term = run.received("TERM", app_pid);
         assert_eq!(run.wait(), 0, "{flags:?}\n{}", run.report());
         assert_eq!(
-            names(&run, app_pid),
+            run.signal_names(app_pid),
             ["TERM"],
             "{flags:?}\n{}",
             run.report()
@@ -534,7 +526,7 @@ fn signal_storm_during_double_forks(signals: usize, orphans: usize, bound_kb: u6
     run.kill(libc::SIGRTMIN() + 2);
     assert_eq!(run.wait(), 0, "{}", run.report());
     eprintln!("stop in {:?}, zombies left 0", stop.elapsed());
-    assert!(names(&run, app).iter().any(|n| n == "RTMIN+1"));
+    assert!(run.signal_names(app).iter().any(|n| n == "RTMIN+1"));
 }
 
 /// Closed stdin, stdout and stderr, with logging on: graceinit still runs
