@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, Once, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -77,18 +77,44 @@ pub fn repo_root() -> &'static Path {
 fn build_images() -> Images {
     // Building here, not trusting what target/ holds: `cargo test` does not
     // rebuild the static release binaries the images are made of.
-    let name = unique("img");
-    let out = Command::new(repo_root().join("scripts/docker-images.sh"))
-        .args(["build", &name])
+    let tags = images_sh("build", "img", &["graceinit", "tini", "noinit"]);
+    Images {
+        graceinit: tags[0].clone(),
+        noinit: tags[2].clone(),
+    }
+}
+
+/// Runs `scripts/docker-images.sh VERB NAME` with a fresh NAME and returns
+/// `NAME:TAG` for each of `tags`, removed when the test process exits.
+fn images_sh(verb: &str, what: &str, tags: &[&str]) -> Vec<String> {
+    let name = unique(what);
+    let out = Command::new(script("docker-images.sh"))
+        .args([verb, &name])
         .output()
         .expect("run scripts/docker-images.sh");
     assert!(
         out.status.success(),
-        "scripts/docker-images.sh build failed (it runs scripts/build-static):\n{}",
+        "scripts/docker-images.sh {verb} failed (it runs scripts/build-static, and for \
+         the real programs scripts/debian-base.sh):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let tags: Vec<String> = tags.iter().map(|t| format!("{name}:{t}")).collect();
+    remove_at_exit(&tags);
+    tags
+}
+
+static IMAGES_TO_REMOVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The test harness has no hook after the last test; it does return from
+/// main, which runs atexit handlers, also when tests failed. The cached
+/// Debian base is never listed: it is the cache, and carries no e2e label.
+fn remove_at_exit(images: &[String]) {
     extern "C" fn remove_images() {
-        if let Some(images) = IMAGES_TO_REMOVE.get() {
+        let images = IMAGES_TO_REMOVE
+            .lock()
+            .map(|list| list.clone())
+            .unwrap_or_default();
+        if !images.is_empty() {
             let _ = Command::new("docker")
                 .arg("rmi")
                 .args(images)
@@ -97,19 +123,16 @@ fn build_images() -> Images {
                 .status();
         }
     }
-    let tags = ["graceinit", "tini", "noinit"].map(|t| format!("{name}:{t}"));
-    let _ = IMAGES_TO_REMOVE.set(tags.to_vec());
-    // The test harness has no hook after the last test; it does return from
-    // main, which runs atexit handlers, also when tests failed.
+    static REGISTERED: Once = Once::new();
+    IMAGES_TO_REMOVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend_from_slice(images);
     // SAFETY: registers a plain function with no preconditions.
-    unsafe { libc::atexit(remove_images) };
-    Images {
-        graceinit: tags[0].clone(),
-        noinit: tags[2].clone(),
-    }
+    REGISTERED.call_once(|| unsafe {
+        libc::atexit(remove_images);
+    });
 }
-
-static IMAGES_TO_REMOVE: OnceLock<Vec<String>> = OnceLock::new();
 
 /// A name no other test run uses, so parallel runs and leftovers of killed
 /// ones never collide: `graceinit-e2e-<pid>-<what>-<n>`.
@@ -272,36 +295,12 @@ pub fn real_images() -> Option<&'static RealImages> {
 }
 
 fn build_real_images() -> RealImages {
-    let name = unique("real");
-    let out = Command::new(script("docker-images.sh"))
-        .args(["real", &name])
-        .output()
-        .expect("run scripts/docker-images.sh real");
-    assert!(
-        out.status.success(),
-        "scripts/docker-images.sh real failed (it runs scripts/debian-base.sh):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    extern "C" fn remove_real_images() {
-        if let Some(images) = REAL_TO_REMOVE.get() {
-            // The Debian base stays: it is the cache, and carries no e2e label.
-            let _ = Command::new("docker")
-                .arg("rmi")
-                .args(images)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+    let tags = images_sh("real", "real", &["express", "php"]);
+    RealImages {
+        express: tags[0].clone(),
+        php: tags[1].clone(),
     }
-    let tags = ["express", "php"].map(|t| format!("{name}:{t}"));
-    let _ = REAL_TO_REMOVE.set(tags.to_vec());
-    // SAFETY: registers a plain function with no preconditions.
-    unsafe { libc::atexit(remove_real_images) };
-    let [express, php] = tags;
-    RealImages { express, php }
 }
-
-static REAL_TO_REMOVE: OnceLock<Vec<String>> = OnceLock::new();
 
 /// The PID 1 choices that every real-program test compares: the words put in
 /// front of the app's command.
