@@ -17,6 +17,17 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 
+/// `eprintln!` on unbuffered stderr writes a line in pieces, and graceinit's
+/// own lines on the same pipe land between them ("http_servergraceinit: …"),
+/// which a test grepping the log then misses. One write(2) of at most
+/// PIPE_BUF bytes is never interleaved.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let line = format!("{}\n", format_args!($($arg)*));
+        let _ = io::stderr().write_all(line.as_bytes());
+    }};
+}
+
 static STOPPING: AtomicBool = AtomicBool::new(false);
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
@@ -26,11 +37,11 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 pub fn run(name: &'static str, graceful: &'static [Signal], abrupt: &'static [Signal]) -> ! {
     match serve(name, graceful, abrupt) {
         Ok(()) => {
-            eprintln!("{name}: all requests finished, exiting 0");
+            say!("{name}: all requests finished, exiting 0");
             std::process::exit(0)
         }
         Err(e) => {
-            eprintln!("{name}: {e}");
+            say!("{name}: {e}");
             std::process::exit(1)
         }
     }
@@ -50,21 +61,17 @@ fn serve(
 
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".into());
     let listener = TcpListener::bind(format!("0.0.0.0:{port}"))?;
-    eprintln!("{name}: listening on {}", listener.local_addr()?);
+    say!("{name}: listening on {}", listener.local_addr()?);
 
     let listener_fd = listener.as_raw_fd();
     thread::spawn(move || loop {
         let Ok(signal) = signals.wait() else { continue };
         let in_flight = IN_FLIGHT.load(Ordering::SeqCst);
         if abrupt.contains(&signal) {
-            eprintln!(
-                "{name}: got {signal}, exiting at once, dropping {in_flight} in-flight requests"
-            );
+            say!("{name}: got {signal}, exiting at once, dropping {in_flight} in-flight requests");
             std::process::exit(128 + signal as i32);
         }
-        eprintln!(
-            "{name}: got {signal}, no longer accepting, finishing {in_flight} in-flight requests"
-        );
+        say!("{name}: got {signal}, no longer accepting, finishing {in_flight} in-flight requests");
         STOPPING.store(true, Ordering::SeqCst);
         // SAFETY: plain system call on a descriptor the listener owns for the
         // whole process lifetime; on Linux it wakes the blocked accept() with
@@ -81,7 +88,7 @@ fn serve(
                     });
                 }
                 Err(_) if STOPPING.load(Ordering::SeqCst) => break,
-                Err(e) => eprintln!("{name}: accept: {e}"),
+                Err(e) => say!("{name}: accept: {e}"),
             }
         }
     });
@@ -144,7 +151,7 @@ fn answer(head: &str) -> (&'static str, String) {
     }
     if let Some(Ok(ms)) = path.strip_prefix("/slow/").map(str::parse::<u64>) {
         // Logged, so a test knows when the request is in flight.
-        eprintln!("{path}: started");
+        say!("{path}: started");
         thread::sleep(Duration::from_millis(ms));
         return ("200 OK", format!("slept {ms} ms\n"));
     }
