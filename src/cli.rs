@@ -449,9 +449,8 @@ impl<'a> Env<'a> {
         })
     }
 
-    /// `GRACEINIT_LOG`, checked here: env_logger would print a bad filter's
-    /// complaint itself (unprefixed, and a panic on a broken stderr) and
-    /// carry on without it.
+    /// `GRACEINIT_LOG`, checked here, so a filter that does not parse is a
+    /// usage error and not a start without it.
     fn log_filter(&self) -> Result<Option<String>, Error> {
         let Some(text) = self.text("GRACEINIT_LOG")? else {
             return Ok(None);

@@ -30,7 +30,7 @@ pub struct Config {
     pub warn_on_reap: bool,
     /// Forced by -v/-q/TINI_VERBOSITY; beats `log_filter`.
     pub log_level: Option<LevelFilter>,
-    /// `GRACEINIT_LOG`, an env_logger filter.
+    /// `GRACEINIT_LOG`, a filter in env_logger's syntax (env_filter).
     pub log_filter: Option<String>,
     pub drain_file: PathBuf,
 }

@@ -8,41 +8,86 @@
 //! says how many were lost.
 
 use std::cell::OnceCell;
-use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, PoisonError};
 
-use log::LevelFilter;
+use log::{Level, LevelFilter, Metadata, Record};
 
 /// `forced` (from -v/-q/TINI_VERBOSITY) beats `filter` (`GRACEINIT_LOG`,
 /// as cli.rs read it); the default shows warnings and errors.
 pub fn init(forced: Option<LevelFilter>, filter: Option<&str>) {
-    let mut builder = env_logger::Builder::new();
-    builder.filter_level(LevelFilter::Warn);
-    // A flag beats its variable, module filters included (cli.rs has
-    // checked that the filter parses).
-    match (forced, filter) {
-        (Some(level), _) => {
-            builder.filter_level(level);
-        }
-        (None, Some(filter)) => {
-            builder.parse_filters(filter);
-        }
-        (None, None) => {}
-    }
-    builder.format(|out, record| {
-        let level = record.level().as_str().to_ascii_lowercase();
-        writeln!(out, "graceinit: {level}: {}", record.args())
+    let filter = match (forced, filter) {
+        (Some(level), _) => Filter::Level(level),
+        // cli.rs has checked that the filter parses; modules it does not
+        // name keep the default.
+        (None, Some(spec)) => match env_filter::Builder::new()
+            .filter_level(LevelFilter::Warn)
+            .try_parse(spec)
+        {
+            Ok(builder) => Filter::Modules(builder.build()),
+            Err(_) => Filter::Level(LevelFilter::Warn),
+        },
+        (None, None) => Filter::Level(LevelFilter::Warn),
+    };
+    log::set_max_level(match &filter {
+        Filter::Level(level) => *level,
+        Filter::Modules(modules) => modules.filter(),
     });
-    builder.target(env_logger::Target::Pipe(Box::new(Stderr::open())));
+    let logger = Box::leak(Box::new(Logger {
+        filter,
+        stderr: Mutex::new(Stderr::open()),
+    }));
     // Only fails if a logger is already set, which nothing else does.
-    let _ = builder.try_init();
+    let _ = log::set_logger(logger);
+}
+
+/// A level for every line, or `GRACEINIT_LOG`'s per-module filter (env_logger's
+/// syntax, kept from when env_logger wrote the lines: its builder cost 1,400
+/// instructions of every start and 26 KB for a format and a writer that
+/// graceinit replaces anyway).
+enum Filter {
+    Level(LevelFilter),
+    Modules(env_filter::Filter),
+}
+
+struct Logger {
+    filter: Filter,
+    stderr: Mutex<Stderr>,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        match &self.filter {
+            Filter::Level(level) => metadata.level() <= *level,
+            Filter::Modules(modules) => modules.enabled(metadata),
+        }
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+            Level::Trace => "trace",
+        };
+        // Formatted whole first: one line is one write.
+        let line = format!("graceinit: {level}: {}\n", record.args());
+        // graceinit has one thread and aborts on panic: never poisoned.
+        let mut stderr = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
+        stderr.write_line(line.as_bytes());
+    }
+
+    fn flush(&self) {}
 }
 
 /// The largest write a pipe takes whole or not at all (POSIX PIPE_BUF).
 const ATOMIC: usize = 4096;
 
-/// stderr, written without ever waiting. env_logger hands over one whole
-/// record per `write_all`, so one `write` here is one line.
+/// stderr, written without ever waiting.
 struct Stderr {
     /// A non-blocking description of the same pipe when stderr is one (a
     /// second open of /proc/self/fd/2), so that O_NONBLOCK never lands on
@@ -75,6 +120,24 @@ impl Stderr {
         own.as_ref().map_or(self.stderr, AsRawFd::as_raw_fd)
     }
 
+    /// Writes one whole line, or drops and counts it; never waits.
+    fn write_line(&mut self, line: &[u8]) {
+        if self.dropped > 0 {
+            let note = format!(
+                "graceinit: warn: {} log lines dropped: stderr was not writable\n",
+                self.dropped
+            );
+            if !self.try_write(note.as_bytes()) {
+                self.dropped += 1;
+                return;
+            }
+            self.dropped = 0;
+        }
+        if !self.try_write(shorten(line).as_ref()) {
+            self.dropped += 1;
+        }
+    }
+
     /// Writes `line` in one go if that cannot block; false if it was not
     /// written whole.
     fn try_write(&self, line: &[u8]) -> bool {
@@ -94,31 +157,6 @@ impl Stderr {
         // SAFETY: writes from a live slice; fd is stderr or our own copy of it.
         let written = unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
         usize::try_from(written).is_ok_and(|n| n == line.len())
-    }
-}
-
-impl Write for Stderr {
-    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        if self.dropped > 0 {
-            let note = format!(
-                "graceinit: warn: {} log lines dropped: stderr was not writable\n",
-                self.dropped
-            );
-            if !self.try_write(note.as_bytes()) {
-                self.dropped += 1;
-                return Ok(line.len());
-            }
-            self.dropped = 0;
-        }
-        if !self.try_write(shorten(line).as_ref()) {
-            self.dropped += 1;
-        }
-        // Always "written": a failed line is counted, never retried.
-        Ok(line.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -173,15 +211,15 @@ mod tests {
         };
         assert!(out.own.get().is_some_and(Option::is_some));
         let line = [b'x'; 1000];
-        // Fill the pipe: the writes must all return, whatever fits.
+        // Fill the pipe: every write returns, whatever fits.
         for _ in 0..200 {
-            assert_eq!(out.write(&line).unwrap(), line.len());
+            out.write_line(&line);
         }
         assert!(out.dropped > 0);
         let dropped = out.dropped;
         let mut buf = vec![0u8; 1 << 20];
         let _ = nix::unistd::read(&read, &mut buf).unwrap();
-        out.write_all(b"after\n").unwrap();
+        out.write_line(b"after\n");
         assert_eq!(out.dropped, 0);
         let mut rest = Vec::new();
         nix::fcntl::fcntl(
@@ -216,11 +254,11 @@ mod tests {
             dropped: 0,
         };
         assert_eq!(out.fd(), raw);
-        out.write_all(b"lost\n").unwrap();
+        out.write_line(b"lost\n");
         assert_eq!(out.dropped, 1);
         // A closed stderr drops too.
         out.own = OnceCell::new();
-        out.write_all(b"lost\n").unwrap();
+        out.write_line(b"lost\n");
         assert_eq!(out.dropped, 2);
     }
 

@@ -118,8 +118,8 @@ fn quiet_and_verbose_beat_module_filters_of_graceinit_log() {
     );
 }
 
-/// A filter env_logger cannot read is a usage error like any bad value,
-/// not env_logger's own unprefixed warning (which panics on a broken
+/// A filter that does not parse is a usage error like any bad value,
+/// not env_filter's own unprefixed warning (which panics on a broken
 /// stderr) and a start without it.
 #[test]
 fn a_bad_graceinit_log_filter_is_a_usage_error() {
