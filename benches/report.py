@@ -69,7 +69,7 @@ ROWS = [
     Row("idle_rss_kb", "idle RSS (VmRSS)", fmt_kb,
         target="≤ smallest peer", check=lambda g, best: g <= best),
     Row("peak_rss_kb", "peak RSS (VmHWM)", fmt_kb, chart=False),
-    Row("idle_wakeups", "idle wakeups (context switches in 10 s)", str,
+    Row("idle_wakeups", "idle wakeups (context switches of PID 1 while idle)", str,
         target="0", check=lambda g, best: g == 0, absolute=True),
     Row("reap_2000_ms", "reap 2,000 orphans, median", fmt_ms),
     Row("reap_20000_ms", "reap 20,000 orphans, median", fmt_ms,

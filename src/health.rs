@@ -127,7 +127,7 @@ fn addresses(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     let name = host.strip_suffix('.').unwrap_or(host);
-    let mut ips = fs::read_to_string(HOSTS)
+    let mut ips = fs::read(HOSTS)
         .map(|hosts| hosts_lookup(&hosts, name))
         .unwrap_or_default();
     // RFC 6761: localhost is loopback even where no hosts file says so.
@@ -149,8 +149,10 @@ fn addresses(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
 }
 
 /// The addresses a hosts file gives `name` (any of a line's names, any case).
-fn hosts_lookup(hosts: &str, name: &str) -> Vec<IpAddr> {
-    hosts
+/// Read lossily: one line with a byte that is not UTF-8 must not hide the
+/// others.
+fn hosts_lookup(hosts: &[u8], name: &str) -> Vec<IpAddr> {
+    String::from_utf8_lossy(hosts)
         .lines()
         .filter_map(|line| {
             let mut words = line.split('#').next()?.split_whitespace();
@@ -168,7 +170,7 @@ mod tests {
 
     #[test]
     fn hosts_file() {
-        let hosts = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n# 10.0.0.1 web\n172.17.0.2 Web web.local # container\n";
+        let hosts = b"127.0.0.1 localhost\n::1 localhost ip6-localhost\n# 10.0.0.1 web\n10.0.0.9 caf\xe9\n172.17.0.2 Web web.local # container\n";
         assert_eq!(hosts_lookup(hosts, "web"), [IpAddr::from([172, 17, 0, 2])]);
         assert_eq!(hosts_lookup(hosts, "localhost").len(), 2);
         assert!(hosts_lookup(hosts, "db").is_empty());

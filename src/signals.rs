@@ -77,7 +77,13 @@ impl Sig {
     /// `0` is accepted here only where the caller allows it (rewrite targets).
     pub fn parse(text: &str) -> Option<Sig> {
         let text = text.trim();
-        if let Ok(number) = text.parse::<i32>() {
+        // Digits only: `str::parse` would also take `+15` and `RTMIN++2`.
+        let digits = |text: &str| -> Option<i32> {
+            let all_digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+            all_digits.then(|| text.parse().ok()).flatten()
+        };
+        if text.starts_with(|c: char| c.is_ascii_digit()) {
+            let number = digits(text)?;
             return (0..=rt_max()).contains(&number).then_some(Sig(number));
         }
         let upper = text.to_ascii_uppercase();
@@ -88,8 +94,8 @@ impl Sig {
         let realtime = |base: i32, rest: &str| -> Option<Sig> {
             let number = match rest.as_bytes().first() {
                 None => base,
-                Some(b'+') => base.checked_add(rest[1..].parse::<i32>().ok()?)?,
-                Some(b'-') => base.checked_sub(rest[1..].parse::<i32>().ok()?)?,
+                Some(b'+') => base.checked_add(digits(&rest[1..])?)?,
+                Some(b'-') => base.checked_sub(digits(&rest[1..])?)?,
                 Some(_) => return None,
             };
             (rt_min()..=rt_max())
@@ -265,7 +271,8 @@ mod tests {
     #[test]
     fn rejects_unknown_and_out_of_range() {
         for bad in [
-            "BOGUS", "", "-1", "65", "RTMIN+40", "RTMAX+1", "RTMIN3", "SIG",
+            "BOGUS", "", "-1", "65", "RTMIN+40", "RTMAX+1", "RTMIN3", "SIG", "+15", "RTMIN++2",
+            "RTMIN+-0", "RTMAX--1", "RTMAX-+1", "RTMIN+", "1 5",
         ] {
             assert_eq!(Sig::parse(bad), None, "{bad}");
         }
