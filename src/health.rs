@@ -5,6 +5,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use crate::config::{Check, Probe};
@@ -127,9 +128,7 @@ fn addresses(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
     let name = host.strip_suffix('.').unwrap_or(host);
-    let mut ips = fs::read(HOSTS)
-        .map(|hosts| hosts_lookup(&hosts, name))
-        .unwrap_or_default();
+    let mut ips = hosts_lookup(&read_hosts(), name);
     // RFC 6761: localhost is loopback even where no hosts file says so.
     let localhost =
         name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost");
@@ -146,6 +145,22 @@ fn addresses(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         .into_iter()
         .map(|ip| SocketAddr::new(ip, port))
         .collect())
+}
+
+/// The hosts file, if it is a regular file: a FIFO planted there must not
+/// hang the probe past its deadline, nor a huge file fill memory.
+fn read_hosts() -> Vec<u8> {
+    let mut hosts = Vec::new();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(HOSTS);
+    if let Ok(file) = file {
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            let _ = file.take(1 << 20).read_to_end(&mut hosts);
+        }
+    }
+    hosts
 }
 
 /// The addresses a hosts file gives `name` (any of a line's names, any case).

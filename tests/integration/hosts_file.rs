@@ -9,10 +9,15 @@ use std::time::{Duration, Instant};
 use crate::harness::{graceinit, Running, Setup, TempDir, BUSYBOX};
 
 /// `graceinit health ARGS` with the given hosts file.
-fn health(hosts: &str, args: &[&str]) -> Running {
+fn health(hosts: impl AsRef<[u8]>, args: &[&str]) -> Running {
     let dir = TempDir::new();
     let hosts_file = dir.join("hosts");
     std::fs::write(&hosts_file, hosts).unwrap();
+    health_with(&hosts_file, args)
+}
+
+/// `graceinit health ARGS` with `hosts_file`, whatever it is, at /etc/hosts.
+fn health_with(hosts_file: &str, args: &[&str]) -> Running {
     let script = "mount --bind \"$1\" /etc/hosts && shift && exec \"$@\"";
     let graceinit = graceinit();
     let mut all = vec![
@@ -25,7 +30,7 @@ fn health(hosts: &str, args: &[&str]) -> Running {
         "-c",
         script,
         "sh",
-        &hosts_file,
+        hosts_file,
         &graceinit,
         "health",
     ];
@@ -85,6 +90,43 @@ fn any_other_name_says_what_is_accepted() {
     );
     assert!(
         started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// One line that is not UTF-8 (a Latin-1 name) hides no other line.
+#[test]
+fn a_line_that_is_not_utf8_hides_no_other() {
+    let port = http_server();
+    let url = format!("http://app.hosts:{port}/health");
+    let mut run = health(
+        b"127.0.0.1 localhost\n10.9.9.9 caf\xe9\n127.0.0.1 app.hosts\n",
+        &["--http", &url],
+    );
+    assert_eq!(run.code(), 0, "{}", run.report());
+}
+
+/// A FIFO at /etc/hosts (nobody writes to it) does not hang the probe: it
+/// is not a hosts file, so the name is not found, at once.
+#[test]
+fn a_fifo_at_etc_hosts_does_not_hang_the_probe() {
+    let dir = TempDir::new();
+    let fifo = dir.join("hosts");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let started = Instant::now();
+    let mut run = health_with(
+        &fifo,
+        &["--http", "http://app.hosts:1/health", "--timeout", "20s"],
+    );
+    assert_eq!(run.code(), 1, "{}", run.report());
+    assert!(run.stdout().contains("/etc/hosts"), "{}", run.report());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
         "took {:?}",
         started.elapsed()
     );
