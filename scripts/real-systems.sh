@@ -166,6 +166,6 @@ part_swarm() {
 }
 
 versions=$(docker run --rm "$express" sh -c 'echo "node $(node --version), npm $(npm --version), express $(node -p "require(\"express/package.json\").version"), $(php-fpm8.2 --version | head -1 | cut -d" " -f1-2), $(nginx -v 2>&1 | cut -d" " -f3), tini $(tini --version | cut -d" " -f3), dumb-init $(dumb-init --version 2>&1 | cut -d" " -f2)"')
-echo "Debian 12: $versions; graceinit $("$root/target/x86_64-unknown-linux-gnu/release/graceinit" --version | cut -d' ' -f2); Docker $(docker version -f '{{.Server.Version}}'); $(date -u +%Y-%m-%d)"
+echo "Debian 12: $versions; graceinit $("$root/target/x86_64-unknown-linux-gnu/release/graceinit" --version | cut -d' ' -f3-); Docker $(docker version -f '{{.Server.Version}}'); $(date -u +%Y-%m-%d)"
 echo
 for p in "${parts[@]}"; do "part_$p"; done
