@@ -63,7 +63,7 @@ Options (each also read from the environment variable in brackets; a flag beats 
                              forwarding it [GRACEINIT_DRAIN_DELAY]
       --drain-file PATH      drain marker [GRACEINIT_DRAIN_FILE] (/tmp/graceinit/draining)
       --kill-after DUR       SIGKILL everything if the app still runs DUR after a stop
-                             signal was forwarded; exit 137 [GRACEINIT_KILL_AFTER]
+                             signal was forwarded; exit 137; 0 is off [GRACEINIT_KILL_AFTER]
       --leftover-grace DUR   after the app exits, time the rest get between SIGTERM and
                              SIGKILL; 0 exits at once [GRACEINIT_LEFTOVER_GRACE] (2s)
   -l, --license              print the license
@@ -194,12 +194,16 @@ fn run_config(flags: RunFlags, command: Command, env: &Env) -> Result<Config, Er
                 parse_duration,
             )?
             .unwrap_or(Duration::ZERO),
-        kill_after: env.one(
-            "--kill-after",
-            flags.kill_after,
-            "GRACEINIT_KILL_AFTER",
-            parse_duration,
-        )?,
+        // 0 is off, like a drain delay of 0, not a SIGKILL in the same
+        // instant as the stop signal.
+        kill_after: env
+            .one(
+                "--kill-after",
+                flags.kill_after,
+                "GRACEINIT_KILL_AFTER",
+                parse_duration,
+            )?
+            .filter(|after| !after.is_zero()),
         leftover_grace: env
             .one(
                 "--leftover-grace",
@@ -298,18 +302,9 @@ fn push(list: &mut Option<Vec<String>>, value: String) {
     list.get_or_insert_with(Vec::new).push(value);
 }
 
-/// One line even when the value holds a line break (a variable may hold
-/// any bytes): control characters are shown escaped.
+/// A bad value (Error's Display keeps it on one line, whatever it holds).
 fn invalid(value: &str, source: &str, why: &str) -> Error {
-    let mut line = String::new();
-    for c in format!("invalid value '{value}' for {source}: {why}").chars() {
-        if c.is_control() {
-            line.extend(c.escape_default());
-        } else {
-            line.push(c);
-        }
-    }
-    Error::Usage(line)
+    Error::Usage(format!("invalid value '{value}' for {source}: {why}"))
 }
 
 /// The variables graceinit reads, as (name, value): a small table the
@@ -439,14 +434,34 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// The drain marker's path, made absolute: graceinit leaves its working
+    /// directory once the app runs (chdir "/"), so a relative marker would
+    /// be made under / and not where `graceinit health`, started in the
+    /// container's WORKDIR, looks for it.
     fn drain_file(&self, given: Option<String>) -> Result<PathBuf, Error> {
-        Ok(match given {
-            Some(path) => path.into(),
-            None => self
-                .text("GRACEINIT_DRAIN_FILE")?
-                .unwrap_or(DEFAULT_DRAIN_FILE)
-                .into(),
-        })
+        let (path, source) = match given {
+            Some(path) => (path, "--drain-file"),
+            None => match self.text("GRACEINIT_DRAIN_FILE")? {
+                Some(path) => (path.to_string(), "GRACEINIT_DRAIN_FILE"),
+                None => return Ok(DEFAULT_DRAIN_FILE.into()),
+            },
+        };
+        if path.is_empty() {
+            return Err(invalid(&path, source, "expected the marker file's path"));
+        }
+        let absolute = PathBuf::from(&path);
+        if absolute.is_absolute() {
+            return Ok(absolute);
+        }
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&path))
+            .map_err(|e| {
+                invalid(
+                    &path,
+                    source,
+                    &format!("relative to an unknown directory: {e}"),
+                )
+            })
     }
 
     /// `GRACEINIT_LOG`, checked here, so a filter that does not parse is a

@@ -37,11 +37,21 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Usage(message) => write!(f, "{message}"),
-            Error::Exec { program, source } => write!(f, "cannot run '{program}': {source}"),
-            Error::System { what, source } => write!(f, "unable to {what}: {source}"),
+        let text = match self {
+            Error::Usage(message) => message.clone(),
+            Error::Exec { program, source } => format!("cannot run '{program}': {source}"),
+            Error::System { what, source } => format!("unable to {what}: {source}"),
+        };
+        // One line, whatever the input held: an option, a value or a program
+        // name may contain any bytes, line breaks included.
+        for c in text.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
         }
+        Ok(())
     }
 }
 

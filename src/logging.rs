@@ -89,11 +89,9 @@ const ATOMIC: usize = 4096;
 
 /// stderr, written without ever waiting.
 struct Stderr {
-    /// A non-blocking description of the same pipe when stderr is one (a
-    /// second open of /proc/self/fd/2), so that O_NONBLOCK never lands on
-    /// the description the app shares: the app would get EAGAIN. Opened at
-    /// the first line: at the default level most runs write none.
-    own: OnceCell<Option<OwnedFd>>,
+    /// How to write stderr without waiting, found at the first line: at the
+    /// default level most runs write none.
+    sink: OnceCell<Sink>,
     /// fd 2, or -1 when it was closed at start: a descriptor opened later
     /// under that number (a marker file, /proc) must never get log lines.
     stderr: RawFd,
@@ -105,19 +103,14 @@ impl Stderr {
         // SAFETY: F_GETFD only asks whether the descriptor is open.
         let open = unsafe { libc::fcntl(libc::STDERR_FILENO, libc::F_GETFD) } != -1;
         Stderr {
-            own: OnceCell::new(),
+            sink: OnceCell::new(),
             stderr: if open { libc::STDERR_FILENO } else { -1 },
             dropped: 0,
         }
     }
 
-    fn fd(&self) -> RawFd {
-        let own = self.own.get_or_init(|| {
-            (self.stderr != -1)
-                .then(|| reopen_pipe_nonblocking(self.stderr))
-                .flatten()
-        });
-        own.as_ref().map_or(self.stderr, AsRawFd::as_raw_fd)
+    fn sink(&self) -> &Sink {
+        self.sink.get_or_init(|| Sink::of(self.stderr))
     }
 
     /// Writes one whole line, or drops and counts it; never waits.
@@ -141,7 +134,11 @@ impl Stderr {
     /// Writes `line` in one go if that cannot block; false if it was not
     /// written whole.
     fn try_write(&self, line: &[u8]) -> bool {
-        let fd = self.fd();
+        let (fd, socket) = match self.sink() {
+            Sink::Own(own) => (own.as_raw_fd(), false),
+            Sink::Socket => (self.stderr, true),
+            Sink::Shared => (self.stderr, false),
+        };
         let mut poll = libc::pollfd {
             fd,
             events: libc::POLLOUT,
@@ -155,8 +152,47 @@ impl Stderr {
         }
         let line = &line[..line.len().min(ATOMIC)];
         // SAFETY: writes from a live slice; fd is stderr or our own copy of it.
-        let written = unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
+        let written = unsafe {
+            if socket {
+                let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+                libc::send(fd, line.as_ptr().cast(), line.len(), flags)
+            } else {
+                libc::write(fd, line.as_ptr().cast(), line.len())
+            }
+        };
         usize::try_from(written).is_ok_and(|n| n == line.len())
+    }
+}
+
+enum Sink {
+    /// A non-blocking description of the same pipe or terminal (a second
+    /// open of /proc/self/fd/2), so that O_NONBLOCK never lands on the
+    /// description the app shares: the app would get EAGAIN.
+    Own(OwnedFd),
+    /// A socket (journald's stdout): it cannot be reopened, but each send
+    /// can be made non-blocking on its own (MSG_DONTWAIT).
+    Socket,
+    /// fd 2 itself: a file (never waits for a reader), closed (-1, every
+    /// write fails), or a pipe or terminal that could not be reopened (no
+    /// /proc), written only when poll says it has room.
+    Shared,
+}
+
+impl Sink {
+    fn of(stderr: RawFd) -> Sink {
+        if stderr == -1 {
+            return Sink::Shared;
+        }
+        // SAFETY: fd 2 is open (checked at start); nothing is borrowed
+        // beyond this call.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(stderr) };
+        match nix::sys::stat::fstat(borrowed).map(|s| s.st_mode & libc::S_IFMT) {
+            Ok(libc::S_IFSOCK) => Sink::Socket,
+            Ok(libc::S_IFIFO | libc::S_IFCHR) => {
+                reopen_nonblocking(stderr).map_or(Sink::Shared, Sink::Own)
+            }
+            _ => Sink::Shared,
+        }
     }
 }
 
@@ -170,22 +206,17 @@ fn shorten(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     cut.into()
 }
 
-/// A second, non-blocking open of `fd` when it is a pipe or FIFO; None
-/// otherwise (a file, a terminal, a socket, no /proc, no reader yet).
-fn reopen_pipe_nonblocking(fd: RawFd) -> Option<OwnedFd> {
-    // SAFETY: fd 2 may be closed; fstat then fails with EBADF and nothing
-    // is borrowed beyond this call.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let stat = nix::sys::stat::fstat(borrowed).ok()?;
-    if stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
-        return None;
-    }
+/// A second, non-blocking open of `fd` (a pipe, a FIFO or a terminal), or
+/// None without /proc.
+fn reopen_nonblocking(fd: RawFd) -> Option<OwnedFd> {
     let path = format!("/proc/self/fd/{fd}\0");
     // SAFETY: a NUL-terminated path; the new descriptor is ours alone.
     let own = unsafe {
         libc::open(
             path.as_ptr().cast(),
-            libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            // O_NOCTTY: graceinit leads a session, and opening a terminal
+            // would make it graceinit's controlling terminal.
+            libc::O_WRONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
         )
     };
     // SAFETY: a new descriptor that nothing else owns.
@@ -201,15 +232,52 @@ mod tests {
         (read, write)
     }
 
+    /// The logger's writer on `fd`, as if it were stderr.
+    fn unread(fd: RawFd) -> Stderr {
+        Stderr {
+            sink: OnceCell::from(Sink::of(fd)),
+            stderr: fd,
+            dropped: 0,
+        }
+    }
+
+    /// 2 MB of log lines into `out`, whose reader reads nothing: each
+    /// returns (a blocking write would hang the test), some are dropped.
+    fn flood(out: &mut Stderr) {
+        let line = [b'x'; 1000];
+        for _ in 0..2000 {
+            out.write_line(&line);
+        }
+        assert!(out.dropped > 0);
+    }
+
+    /// `docker run -t`: stderr is a terminal, and a terminal's reader can
+    /// stall like a log driver.
+    #[test]
+    fn a_terminal_nobody_reads_drops_lines() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        let mut out = unread(pty.slave.as_raw_fd());
+        assert!(matches!(out.sink(), Sink::Own(_)));
+        flood(&mut out);
+    }
+
+    /// journald (and some log drivers) give a socket as stderr.
+    #[test]
+    fn a_socket_nobody_reads_drops_lines() {
+        let (mine, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut out = unread(mine.as_raw_fd());
+        assert!(matches!(out.sink(), Sink::Socket));
+        flood(&mut out);
+        // The app's description is untouched: still blocking.
+        let flags = nix::fcntl::fcntl(&mine, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+    }
+
     #[test]
     fn a_full_pipe_drops_lines_and_says_so_later() {
         let (read, write) = pipe();
-        let mut out = Stderr {
-            own: OnceCell::from(reopen_pipe_nonblocking(write.as_raw_fd())),
-            stderr: -1,
-            dropped: 0,
-        };
-        assert!(out.own.get().is_some_and(Option::is_some));
+        let mut out = unread(write.as_raw_fd());
+        assert!(matches!(out.sink(), Sink::Own(_)));
         let line = [b'x'; 1000];
         // Fill the pipe: every write returns, whatever fits.
         for _ in 0..200 {
@@ -246,18 +314,15 @@ mod tests {
         let (read, write) = pipe();
         drop(read);
         // Through the shared descriptor (no reopen), as without /proc.
-        let dup = write.try_clone().unwrap();
-        let raw = dup.as_raw_fd();
         let mut out = Stderr {
-            own: OnceCell::from(Some(dup)),
-            stderr: -1,
+            sink: OnceCell::from(Sink::Shared),
+            stderr: write.as_raw_fd(),
             dropped: 0,
         };
-        assert_eq!(out.fd(), raw);
         out.write_line(b"lost\n");
         assert_eq!(out.dropped, 1);
         // A closed stderr drops too.
-        out.own = OnceCell::new();
+        out.stderr = -1;
         out.write_line(b"lost\n");
         assert_eq!(out.dropped, 2);
     }

@@ -252,6 +252,38 @@ pub fn raised_by_self(info: &libc::signalfd_siginfo, own_pid: u32) -> bool {
     info.ssi_pid == own_pid && (info.ssi_code == libc::SI_USER || info.ssi_code == libc::SI_TKILL)
 }
 
+/// The kernel's `struct sigaction` on x86_64, for `rt_sigaction(2)`.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets `signal` back to its default action. The raw system call, because
+/// glibc's sigaction refuses signals 32 and 33 (its own), which a parent may
+/// still have set to ignored. Async-signal-safe.
+pub fn reset_disposition(signal: libc::c_int) {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: the struct matches the kernel's layout and outlives the call;
+    // the old action is not requested.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            &default as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

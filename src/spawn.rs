@@ -16,6 +16,7 @@ use std::mem::MaybeUninit;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::error::Error;
+use crate::signals;
 
 extern "C" {
     /// glibc's environment block, which `std::env` reads and writes too.
@@ -33,9 +34,16 @@ pub fn spawn(command: &[OsString]) -> Result<i32, Error> {
     };
     let plan = Plan::new(program, args).map_err(exec_error)?;
     release_terminal();
+    let ignored = ignored_signals();
+    if ignored & 1 << (libc::SIGCHLD - 1) != 0 {
+        // Ignored SIGCHLD (left by whoever exec'd graceinit) makes the
+        // kernel reap every child itself and say nothing: graceinit would
+        // never learn that the app exited, and would never stop.
+        signals::reset_disposition(libc::SIGCHLD);
+    }
     let mut shared = Shared {
         plan,
-        ignored: ignored_signals(),
+        ignored,
         failure: None,
     };
     let mut stack = [MaybeUninit::<u128>::uninit(); STACK_WORDS];
@@ -214,7 +222,7 @@ extern "C" fn child(shared: *mut c_void) -> c_int {
         while ignored != 0 {
             let signal = ignored.trailing_zeros() as c_int + 1;
             ignored &= ignored - 1;
-            reset_disposition(signal);
+            signals::reset_disposition(signal);
         }
         // The app must not inherit graceinit's blocked mask (it would never
         // see SIGTERM). All zeroes is the empty set.
@@ -393,38 +401,6 @@ fn not_found_on_path(program: &OsStr, error: io::Error) -> io::Error {
         io::Error::new(io::ErrorKind::NotFound, "not found on PATH")
     } else {
         error
-    }
-}
-
-/// The kernel's `struct sigaction` on x86_64, for `rt_sigaction(2)`.
-#[repr(C)]
-struct KernelSigaction {
-    handler: libc::sighandler_t,
-    flags: libc::c_ulong,
-    restorer: usize,
-    mask: u64,
-}
-
-/// Sets `signal` back to its default action. The raw system call, because
-/// glibc's sigaction refuses signals 32 and 33 (its own), which a parent may
-/// still have set to ignored. Async-signal-safe.
-fn reset_disposition(signal: c_int) {
-    let default = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    // SAFETY: the struct matches the kernel's layout and outlives the call;
-    // the old action is not requested.
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            signal,
-            &default as *const KernelSigaction,
-            std::ptr::null_mut::<KernelSigaction>(),
-            std::mem::size_of::<u64>(),
-        );
     }
 }
 

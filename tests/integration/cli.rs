@@ -19,7 +19,7 @@ fn one_error_line(stderr: &str) -> &str {
 
 #[test]
 fn usage_errors_exit_2_with_one_line_naming_flag_and_value() {
-    let cases: [(&[&str], &str, &str); 9] = [
+    let cases: [(&[&str], &str, &str); 12] = [
         (&["--bogus"], "--bogus", "--bogus"),
         (&["-r", "15"], "--rewrite", "15"),
         (&["-r", "TERM:BOGUS"], "--rewrite", "TERM:BOGUS"),
@@ -33,6 +33,10 @@ fn usage_errors_exit_2_with_one_line_naming_flag_and_value() {
         (&["-e", "300"], "--remap-exit", "300"),
         (&["-e", "3:256"], "--remap-exit", "3:256"),
         (&["-p", "NOPE"], "--pdeathsig", "NOPE"),
+        (&["--drain-file", ""], "--drain-file", "''"),
+        // A line break in an option stays on the one line, escaped.
+        (&["--x\ny"], "--x\\ny", "--x"),
+        (&["-r", "TERM:QU\nIT"], "--rewrite", "TERM:QU\\nIT"),
     ];
     for (flags, flag, value) in cases {
         let mut setup = Setup::graceinit(NO_ARGS);

@@ -359,3 +359,57 @@ fn kill_after_bounds_the_leftovers_grace() {
     );
     assert_survivors_listed(&run, &[stubborn]);
 }
+
+/// A relative marker path is taken from the directory graceinit starts in
+/// (the image's WORKDIR, where `graceinit health` runs too), although
+/// graceinit leaves that directory once the app runs.
+#[test]
+fn a_relative_marker_is_made_where_graceinit_started() {
+    let mut setup = Setup::graceinit(NO_ARGS);
+    let dir = setup.dir.path().to_path_buf();
+    let app = print_signals();
+    setup.command().current_dir(&dir).args([
+        "--drain-delay",
+        "10s",
+        "--drain-file",
+        "graceinit-relative/draining",
+        "--",
+        &app,
+        "--exit-on",
+        "TERM:0",
+    ]);
+    let mut run = setup.start();
+    run.ready();
+    run.kill(libc::SIGTERM);
+    let marker = dir.join("graceinit-relative/draining");
+    wait_until("the drain marker", LIMIT, || marker.exists());
+    let mut health = Setup::plain(
+        &graceinit(),
+        &["health", "--drain-file", "graceinit-relative/draining"],
+    );
+    health.command().current_dir(&dir);
+    let mut health = health.run();
+    assert_eq!(health.code(), 1, "{}", health.report());
+    assert!(health.stdout().contains("draining"), "{}", health.report());
+    // A second SIGTERM ends the drain.
+    run.kill(libc::SIGTERM);
+    assert_eq!(run.wait(), 0, "{}", run.report());
+}
+
+/// A kill-after of 0 is off, like a drain delay of 0: the app gets its
+/// stop signal and the time it needs, not a SIGKILL in the same instant.
+#[test]
+fn kill_after_zero_is_off() {
+    for env in [None, Some(("GRACEINIT_KILL_AFTER", "0"))] {
+        let flags: &[&str] = if env.is_some() {
+            &[]
+        } else {
+            &["--kill-after", "0"]
+        };
+        let (mut run, _marker) = start_with_env(env, flags, &["--exit-on", "TERM:0"]);
+        let app = run.ready()[0];
+        run.kill(libc::SIGTERM);
+        assert_eq!(run.wait(), 0, "{env:?}\n{}", run.report());
+        run.received("TERM", app);
+    }
+}

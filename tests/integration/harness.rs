@@ -324,7 +324,11 @@ impl Setup {
         let machine = shared_machine();
         let mut child = self.command.spawn().expect("start unshare");
         let out = Stream::capture(child.stdout.take().expect("piped stdout"));
-        let err = Stream::capture(child.stderr.take().expect("piped stderr"));
+        // A test may point stderr elsewhere (a terminal nobody reads).
+        let err = match child.stderr.take() {
+            Some(stderr) => Stream::capture(stderr),
+            None => Stream::capture(std::io::empty()),
+        };
         let mut running = Running {
             _machine: machine,
             child,

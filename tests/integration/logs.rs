@@ -1,7 +1,7 @@
 //! Logging (SPEC §8): stderr only, `graceinit: <level>: ` lines, warnings
 //! by default, the stable info lines with `-v`.
 
-use crate::harness::{example, Setup, BUSYBOX};
+use crate::harness::{example, send, Setup, BUSYBOX, LIMIT};
 
 #[test]
 fn verbose_logs_name_the_child_the_drain_and_the_rewrite() {
@@ -133,5 +133,30 @@ fn a_bad_graceinit_log_filter_is_a_usage_error() {
             && stderr.lines().count() == 1,
         "{}",
         run.report()
+    );
+}
+
+/// `docker run -t` with a log reader that falls behind: stderr is a
+/// terminal nobody reads. A flood of logged signals (real-time ones queue,
+/// so each is forwarded and logged) must not block PID 1 in write(): it
+/// still stops at SIGTERM.
+#[test]
+fn a_terminal_nobody_reads_does_not_block_pid1() {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut setup = Setup::print_signals(&["-vv"], &["--exit-on", "TERM:0"]);
+    setup.command().stderr(pty.slave.try_clone().unwrap());
+    let mut run = setup.start();
+    run.ready();
+    let pid1 = run.pid1();
+    for _ in 0..3000 {
+        send(pid1, libc::SIGRTMIN() + 1);
+    }
+    send(pid1, libc::SIGTERM);
+    let code = run.wait_within(LIMIT);
+    drop(pty);
+    assert_eq!(
+        code,
+        Some(0),
+        "PID 1 did not stop at SIGTERM: blocked writing its log?"
     );
 }

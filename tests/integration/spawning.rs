@@ -242,3 +242,25 @@ fn a_script_without_shebang_runs_through_sh() {
     assert_eq!(run.code(), 0, "{}", run.report());
     assert_eq!(run.stdout(), "ran a b");
 }
+
+/// Started with SIGCHLD ignored (a supervisor that set it to SIG_IGN and
+/// exec'd the entrypoint; `env --ignore-signal` does the same), the kernel
+/// would reap the app itself and tell nobody: graceinit would wait for ever.
+#[test]
+fn an_inherited_ignored_sigchld_does_not_hide_the_childs_exit() {
+    let graceinit = graceinit();
+    let mut run = Setup::pid1(
+        "env",
+        &[
+            "--ignore-signal=CHLD",
+            &graceinit,
+            "--",
+            BUSYBOX,
+            "sh",
+            "-c",
+            "exit 3",
+        ],
+    )
+    .run();
+    assert_eq!(run.code(), 3, "{}", run.report());
+}
