@@ -115,11 +115,51 @@ struct RunFlags {
     leftover_grace: Option<String>,
 }
 
+/// The run command's long options. dumb-init reads its own with
+/// getopt_long, which takes any unique prefix (`--single` for
+/// `--single-child`), so graceinit does too.
+const RUN_LONG_OPTIONS: [&str; 16] = [
+    "help",
+    "version",
+    "license",
+    "single-child",
+    "subreaper",
+    "zero-on-stop",
+    "warn-on-reap",
+    "verbose",
+    "quiet",
+    "rewrite",
+    "remap-exit",
+    "pdeathsig",
+    "drain-delay",
+    "drain-file",
+    "kill-after",
+    "leftover-grace",
+];
+
+/// The long option `name` is or abbreviates uniquely; else `name` itself,
+/// which is then refused as unknown (getopt_long calls a prefix of two
+/// options ambiguous).
+fn expand_long<'a>(name: &'a str, options: &[&'static str]) -> &'a str {
+    if options.contains(&name) || name.is_empty() {
+        return name;
+    }
+    let mut matching = options.iter().filter(|option| option.starts_with(name));
+    match (matching.next(), matching.next()) {
+        (Some(&only), None) => only,
+        _ => name,
+    }
+}
+
 fn parse_run(mut parser: Parser, env: &Env) -> Result<Invocation, Error> {
     let mut flags = RunFlags::default();
     let first_word = loop {
         let Some(arg) = parser.next()? else {
             break None;
+        };
+        let arg = match arg {
+            Long(name) => Long(expand_long(name, &RUN_LONG_OPTIONS)),
+            other => other,
         };
         match arg {
             Short('h') | Long("help") => return Ok(Invocation::Print(HELP.into())),
@@ -511,7 +551,7 @@ impl<'a> Env<'a> {
             Err(_) => Err(invalid(
                 text,
                 "TINI_VERBOSITY",
-                "expected a number from 0 to 3",
+                "expected a number: 0 to 3 (above 3 counts as 3)",
             )),
         }
     }
@@ -770,6 +810,31 @@ mod tests {
             }
         }
         (flags, variables)
+    }
+
+    /// dumb-init's getopt_long takes unique prefixes; so does graceinit,
+    /// for every long option of the run command (and only those).
+    #[test]
+    fn long_options_may_be_abbreviated_when_unique() {
+        let config = run(&["--single", "--rew=15:3", "--verb", "--kill-a", "5s", "x"]).unwrap();
+        assert!(config.policy.single_child);
+        assert_eq!(config.policy.kill_after, Some(Duration::from_secs(5)));
+        assert_eq!(config.log_level, Some(LevelFilter::Info));
+        // `--drain` is --drain-delay or --drain-file; `--ver` --verbose or --version.
+        for ambiguous in ["--drain", "--ver", "--bogus"] {
+            let error = run(&[ambiguous, "x"]).unwrap_err();
+            assert!(error.contains(ambiguous), "{error}");
+        }
+        let source = include_str!("cli.rs");
+        let start = source.find("fn parse_run(").unwrap();
+        let body = &source[start..source[start..].find("\n}\n").unwrap() + start];
+        for piece in body.split("Long(\"").skip(1) {
+            let name = &piece[..piece.find('"').unwrap()];
+            assert!(
+                RUN_LONG_OPTIONS.contains(&name),
+                "--{name} is not in RUN_LONG_OPTIONS"
+            );
+        }
     }
 
     /// Every flag and variable the parser reads is documented in `--help`

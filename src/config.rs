@@ -231,6 +231,8 @@ pub fn parse_url(url: &str) -> Result<Check, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or("only plain http:// URLs are supported")?;
+    // The fragment is the client's, never sent (RFC 9110 §4.2.4).
+    let rest = rest.split('#').next().unwrap_or(rest);
     let (authority, path) = match rest.find(['/', '?']) {
         Some(at) if rest.as_bytes()[at] == b'?' => (&rest[..at], format!("/{}", &rest[at..])),
         Some(at) => (&rest[..at], rest[at..].to_string()),
@@ -238,6 +240,9 @@ pub fn parse_url(url: &str) -> Result<Check, String> {
     };
     if authority.contains('@') {
         return Err("credentials in the URL are not supported".into());
+    }
+    if path.contains(|c: char| c == ' ' || c.is_control()) {
+        return Err("a space or control character in the path: percent-encode it (%20)".into());
     }
     let (host, port) = split_host_port(authority, Some(80))?;
     Ok(Check::Http {
@@ -398,7 +403,15 @@ mod tests {
             parse_url("http://web?y=1"),
             Ok(http("web", 80, "/?y=1", "web"))
         );
+        // The fragment stays with the client.
+        assert_eq!(
+            parse_url("http://web:81/h?x#top"),
+            Ok(http("web", 81, "/h?x", "web:81"))
+        );
+        assert_eq!(parse_url("http://web#top"), Ok(http("web", 80, "/", "web")));
         for bad in [
+            "http://h/a b",
+            "http://h/a\r\nX: y",
             "https://x/",
             "x:80",
             "http://",

@@ -13,6 +13,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use crate::error::one_line;
+
 /// More than the file-time clock can lag the precise one, and less than a
 /// container takes to restart (the case a stale marker comes from).
 const COARSE_CLOCK_SLACK: Duration = Duration::from_secs(1);
@@ -153,15 +155,13 @@ pub fn command(undo: bool, path: &Path) -> u8 {
     };
     match result {
         Ok(done) => {
-            let _ = writeln!(io::stdout(), "{done}: marker {}", path.display());
+            let marker = one_line(&path.display().to_string());
+            let _ = writeln!(io::stdout(), "{done}: marker {marker}");
             0
         }
         Err(e) => {
-            let _ = writeln!(
-                io::stderr(),
-                "graceinit: cannot update drain marker {}: {e}",
-                path.display()
-            );
+            let line = format!("cannot update drain marker {}: {e}", path.display());
+            let _ = writeln!(io::stderr(), "graceinit: {}", one_line(&line));
             1
         }
     }

@@ -42,17 +42,23 @@ impl fmt::Display for Error {
             Error::Exec { program, source } => format!("cannot run '{program}': {source}"),
             Error::System { what, source } => format!("unable to {what}: {source}"),
         };
-        // One line, whatever the input held: an option, a value or a program
-        // name may contain any bytes, line breaks included.
-        for c in text.chars() {
-            if c.is_control() {
-                write!(f, "{}", c.escape_default())?;
-            } else {
-                write!(f, "{c}")?;
-            }
-        }
-        Ok(())
+        write!(f, "{}", one_line(&text))
     }
+}
+
+/// `text` with control characters escaped: one line, whatever it holds (an
+/// option, a value, a path or a program name may contain any bytes, line
+/// breaks included).
+pub fn one_line(text: &str) -> String {
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
 }
 
 impl From<lexopt::Error> for Error {

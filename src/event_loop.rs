@@ -314,7 +314,7 @@ impl EventLoop {
         let outcome = match action {
             Action::Forward { sent, target, .. } => Outcome::Sent(send(target, sent)),
             Action::Continue(target) => Outcome::Sent(send(target, Sig::CONT)),
-            Action::TermLeftovers { target, .. } => Outcome::Sent(send(target, Sig::TERM)),
+            Action::TermLeftovers { target, signal, .. } => Outcome::Sent(send(target, signal)),
             Action::StartDrain(_) => {
                 let marked = drain::mark(&self.drain_file, self.started).map_err(|e| e.to_string());
                 if let Ok(Marked { age: Some(age), .. }) = marked {
@@ -331,7 +331,9 @@ impl EventLoop {
                 survivors: survivors(target),
                 result: send(target, Sig::KILL),
             },
-            Action::Drop(_) | Action::EndDrain { .. } | Action::Exit(_) => Outcome::Nothing,
+            Action::Drop(_) | Action::EndDrain { .. } | Action::NoDrainFor(_) | Action::Exit(_) => {
+                Outcome::Nothing
+            }
         };
         for (level, line) in log_lines(&action, &outcome, &self.drain_file, log::max_level()) {
             log::log!(level, "{line}");
@@ -432,16 +434,30 @@ fn log_lines(
             Level::Info,
             format_args!("drain over after {}", format_duration(elapsed)),
         ),
-        (Action::TermLeftovers { target, grace }, Outcome::Sent(Ok(()))) => say(
+        (
+            Action::TermLeftovers {
+                target,
+                signal,
+                grace,
+            },
+            Outcome::Sent(Ok(())),
+        ) => say(
             Level::Info,
             format_args!(
-                "sent SIGTERM to {target}, the processes left after the child; waiting up to {}",
+                "sent {signal} to {target}, the processes left after the child; waiting up to {}",
                 format_duration(grace)
             ),
         ),
-        (Action::TermLeftovers { target, .. }, Outcome::Sent(Err(e))) => say(
+        (Action::TermLeftovers { target, signal, .. }, Outcome::Sent(Err(e))) => say(
             Level::Debug,
-            format_args!("cannot send SIGTERM to {target}: {e}"),
+            format_args!("cannot send {signal} to {target}: {e}"),
+        ),
+        (Action::NoDrainFor(sig), _) => say(
+            Level::Warn,
+            format_args!(
+                "{sig} forwarded at once: the drain waits for SIGTERM only (set STOPSIGNAL SIGTERM \
+                 in the image)"
+            ),
         ),
         (Action::Kill { target, reason }, Outcome::Killed { survivors, result }) => {
             if let Err(e) = result {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Check, Probe};
 use crate::drain;
+use crate::error::one_line;
 use crate::http_head;
 
 /// Where Docker and Kubernetes put the container's own names. The probe
@@ -24,8 +25,11 @@ pub fn run(probe: &Probe) -> u8 {
     let verdict = check(probe, deadline);
     let took = start.elapsed().as_millis();
     let (line, code) = match verdict {
-        Ok(what) => (format!("ok: {what} in {took} ms\n"), 0),
-        Err(why) => (format!("unhealthy: {why} (after {took} ms)\n"), 1),
+        Ok(what) => (format!("ok: {} in {took} ms\n", one_line(&what)), 0),
+        Err(why) => (
+            format!("unhealthy: {} (after {took} ms)\n", one_line(&why)),
+            1,
+        ),
     };
     // The verdict is the exit code; a closed or gone stdout must not change it.
     let mut stdout = std::io::stdout();

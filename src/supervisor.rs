@@ -79,11 +79,17 @@ pub enum Action {
     },
     /// Stop graceinit itself after a job-control stop, like a shell.
     StopSelf,
-    /// The child is gone: ask what remains to leave within `grace`.
+    /// The child is gone: ask what remains to leave within `grace`, with
+    /// SIGTERM, or with the stop signal already forwarded (as rewritten:
+    /// php-fpm stopping on SIGQUIT must not get SIGTERM, its fast stop).
     TermLeftovers {
         target: Target,
+        signal: Sig,
         grace: Duration,
     },
+    /// A stop signal other than SIGTERM came while `--drain-delay` is set:
+    /// forwarded at once, without the drain (which waits for SIGTERM).
+    NoDrainFor(Sig),
     Kill {
         target: Target,
         reason: KillReason,
@@ -99,14 +105,18 @@ enum Phase {
         started: Instant,
         forward_at: Option<Instant>,
     },
-    /// A stop signal has been forwarded; the app is expected to leave.
+    /// A stop signal has been forwarded (`sent`, as rewritten, the first
+    /// one); the app is expected to leave.
     Stopping {
         kill_at: Option<Instant>,
+        sent: Sig,
     },
-    /// The child has exited with `code`; waiting for the rest.
+    /// The child has exited with `code`; waiting for the rest, until
+    /// `kill_at` for `reason`.
     Leftovers {
         code: u8,
         kill_at: Option<Instant>,
+        reason: KillReason,
     },
     Done,
 }
@@ -145,7 +155,7 @@ impl Supervisor {
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Draining { forward_at, .. } => forward_at,
-            Phase::Stopping { kill_at } | Phase::Leftovers { kill_at, .. } => kill_at,
+            Phase::Stopping { kill_at, .. } | Phase::Leftovers { kill_at, .. } => kill_at,
             Phase::Running | Phase::Done => None,
         }
     }
@@ -155,30 +165,36 @@ impl Supervisor {
         if !sig.is_forwardable() {
             return Vec::new();
         }
+        let drains = !self.policy.drain_delay.is_zero();
+        // A SIGTERM rewritten to 0 asks for nothing: no drain for it.
+        let term_dropped = self.policy.rewrite.apply(Sig::TERM).is_none();
         match self.phase {
-            Phase::Running if sig == Sig::TERM && !self.policy.drain_delay.is_zero() => {
+            Phase::Running if sig == Sig::TERM && drains && !term_dropped => {
                 self.phase = Phase::Draining {
                     started: now,
                     forward_at: deadline(now, self.policy.drain_delay),
                 };
                 vec![Action::StartDrain(self.policy.drain_delay)]
             }
-            // A second SIGTERM, or a Ctrl-C, means "now".
-            Phase::Draining { started, .. } if sig.is_stop_request() => {
+            // `STOPSIGNAL SIGQUIT` (the official nginx and php-fpm images)
+            // or SIGINT: said, because the drain the user set is skipped.
+            Phase::Running if sig.is_stop_request() && drains && !term_dropped => {
+                let mut actions = vec![Action::NoDrainFor(sig)];
+                actions.extend(self.forward(sig, now));
+                actions
+            }
+            // A second SIGTERM, or a Ctrl-C, means "now"; one rewritten to 0
+            // was asked to be ignored, and the drain goes on.
+            Phase::Draining { started, .. }
+                if sig.is_stop_request() && self.policy.rewrite.apply(sig).is_some() =>
+            {
                 let mut actions = vec![Action::EndDrain {
                     elapsed: now.saturating_duration_since(started),
                 }];
                 actions.extend(self.forward(sig, now));
                 actions
             }
-            Phase::Leftovers { .. } => match self.policy.rewrite.apply(sig) {
-                Some(sent) => vec![Action::Forward {
-                    received: sig,
-                    sent,
-                    target: self.leftover_target(),
-                }],
-                None => vec![Action::Drop(sig)],
-            },
+            Phase::Leftovers { .. } => self.forward_to_leftovers(sig, now),
             Phase::Done => Vec::new(),
             _ => self.forward(sig, now),
         }
@@ -239,21 +255,67 @@ impl Supervisor {
             self.phase = Phase::Done;
             return vec![Action::Exit(code)];
         }
-        let mut kill_at = deadline(now, grace);
-        // Once a stop was forwarded, the stop deadline bounds everything.
+        let (mut kill_at, mut reason) = (deadline(now, grace), KillReason::LeftoverGrace(grace));
+        let mut signal = Sig::TERM;
         if let Phase::Stopping {
-            kill_at: Some(stop_deadline),
+            kill_at: stop,
+            sent,
         } = self.phase
         {
-            kill_at = Some(kill_at.map_or(stop_deadline, |k| k.min(stop_deadline)));
+            // What was left of the group got the stop signal already, as
+            // the user rewrote it: the same again, never a SIGTERM that
+            // turns php-fpm's graceful SIGQUIT stop into a fast one.
+            if sent != Sig::STOP {
+                signal = sent;
+            }
+            // Once a stop was forwarded, the stop deadline bounds everything.
+            if let Some(stop) = stop.filter(|&stop| kill_at.map_or(true, |k| stop < k)) {
+                kill_at = Some(stop);
+                reason = KillReason::StopTimeout(self.policy.kill_after.unwrap_or_default());
+            }
         }
-        self.phase = Phase::Leftovers { code, kill_at };
+        self.phase = Phase::Leftovers {
+            code,
+            kill_at,
+            reason,
+        };
         let target = self.leftover_target();
-        // Their state is unknown: a stopped one would sit on SIGTERM for ever.
+        // Their state is unknown: a stopped one would sit on the signal for ever.
         vec![
-            Action::TermLeftovers { target, grace },
+            Action::TermLeftovers {
+                target,
+                signal,
+                grace,
+            },
             Action::Continue(target),
         ]
+    }
+
+    /// A signal after the child exited goes to what is left; a stop request
+    /// (`docker stop` after the app ended by itself) also brings the
+    /// deadline in to `--kill-after`, as for a stop while the app ran.
+    fn forward_to_leftovers(&mut self, sig: Sig, now: Instant) -> Vec<Action> {
+        let Some(sent) = self.policy.rewrite.apply(sig) else {
+            return vec![Action::Drop(sig)];
+        };
+        if let Phase::Leftovers {
+            kill_at, reason, ..
+        } = &mut self.phase
+        {
+            let stop = self.policy.kill_after.filter(|_| sig.is_stop_request());
+            if let Some(after) = stop {
+                let stop_at = deadline(now, after);
+                if stop_at.is_some_and(|at| kill_at.map_or(true, |k| at < k)) {
+                    *kill_at = stop_at;
+                    *reason = KillReason::StopTimeout(after);
+                }
+            }
+        }
+        vec![Action::Forward {
+            received: sig,
+            sent,
+            target: self.leftover_target(),
+        }]
     }
 
     /// Time passed; act on a deadline that is due.
@@ -270,7 +332,7 @@ impl Supervisor {
                 actions.extend(self.forward(Sig::TERM, now));
                 actions
             }
-            Phase::Stopping { kill_at } if due(kill_at) => {
+            Phase::Stopping { kill_at, .. } if due(kill_at) => {
                 self.phase = Phase::Done;
                 let timeout = self.policy.kill_after.unwrap_or_default();
                 vec![
@@ -285,12 +347,16 @@ impl Supervisor {
                     ),
                 ]
             }
-            Phase::Leftovers { code, kill_at } if due(kill_at) => {
+            Phase::Leftovers {
+                code,
+                kill_at,
+                reason,
+            } if due(kill_at) => {
                 self.phase = Phase::Done;
                 vec![
                     Action::Kill {
                         target: self.leftover_target(),
-                        reason: KillReason::LeftoverGrace(self.policy.leftover_grace),
+                        reason,
                     },
                     Action::Exit(code),
                 ]
@@ -301,13 +367,6 @@ impl Supervisor {
 
     fn forward(&mut self, received: Sig, now: Instant) -> Vec<Action> {
         let Some(mut sent) = self.policy.rewrite.apply(received) else {
-            // Only the signal that ends the drain (its own SIGTERM, or a stop
-            // request cutting it short) ends it when dropped; any other
-            // dropped signal leaves the drain running.
-            if matches!(self.phase, Phase::Draining { .. }) && received.is_stop_request() {
-                // The drain ended but nothing was sent: the stop is the user's to make.
-                self.phase = Phase::Running;
-            }
             return vec![Action::Drop(received)];
         };
         if sent.is_job_control_stop() {
@@ -327,12 +386,14 @@ impl Supervisor {
                 self.child_stopped = false;
                 actions.push(Action::Continue(target));
             }
-            let kill_at = match self.phase {
+            self.phase = match self.phase {
                 // The first forwarded stop starts the clock; later ones do not reset it.
-                Phase::Stopping { kill_at } => kill_at,
-                _ => self.policy.kill_after.and_then(|k| deadline(now, k)),
+                Phase::Stopping { kill_at, sent } => Phase::Stopping { kill_at, sent },
+                _ => Phase::Stopping {
+                    kill_at: self.policy.kill_after.and_then(|k| deadline(now, k)),
+                    sent,
+                },
             };
-            self.phase = Phase::Stopping { kill_at };
         }
         if received.is_job_control_stop() && !self.is_pid1 {
             actions.push(Action::StopSelf);
@@ -576,6 +637,7 @@ mod tests {
             [
                 Action::TermLeftovers {
                     target: Target::Everyone,
+                    signal: Sig::TERM,
                     grace: Duration::from_secs(2)
                 },
                 Action::Continue(Target::Everyone)
@@ -598,6 +660,7 @@ mod tests {
             [
                 Action::TermLeftovers {
                     target: Target::Group(CHILD),
+                    signal: Sig::TERM,
                     grace: Duration::from_secs(2)
                 },
                 Action::Continue(Target::Group(CHILD))
@@ -818,5 +881,113 @@ mod tests {
             sup.on_signal(Sig(libc::SIGUSR1), t0),
             [forward(Sig(libc::SIGUSR1), Sig::STOP)]
         );
+    }
+
+    /// A wrapper (`sh -c`, `npm start`) that dies of the forwarded SIGQUIT
+    /// leaves php-fpm behind: it gets SIGQUIT again, not SIGTERM, its fast
+    /// stop.
+    #[test]
+    fn leftovers_after_a_stop_get_the_stop_signal_as_rewritten() {
+        let t0 = Instant::now();
+        let mut sup = pid1(Policy {
+            rewrite: Rewrites::from_pairs([(Sig::TERM, Sig::QUIT)]),
+            ..policy()
+        });
+        sup.on_signal(Sig::TERM, t0);
+        assert_eq!(
+            sup.on_reaped(
+                Some(ChildEvent::Exited(Status::Killed(Sig::QUIT))),
+                true,
+                t0
+            ),
+            [
+                Action::TermLeftovers {
+                    target: Target::Everyone,
+                    signal: Sig::QUIT,
+                    grace: Duration::from_secs(2)
+                },
+                Action::Continue(Target::Everyone)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stop_signal_other_than_term_says_the_drain_is_skipped() {
+        let t0 = Instant::now();
+        let mut sup = pid1(Policy {
+            drain_delay: Duration::from_secs(5),
+            ..policy()
+        });
+        let actions = sup.on_signal(Sig::QUIT, t0);
+        assert_eq!(actions[0], Action::NoDrainFor(Sig::QUIT));
+        assert!(matches!(
+            actions[1],
+            Action::Forward {
+                sent: Sig::QUIT,
+                ..
+            }
+        ));
+    }
+
+    /// `docker stop` after the app ended by itself: the leftovers' grace
+    /// is cut to `--kill-after`, as for a stop while the app ran.
+    #[test]
+    fn a_stop_while_waiting_for_leftovers_brings_in_the_kill_deadline() {
+        let t0 = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut sup = pid1(Policy {
+            kill_after: Some(second),
+            leftover_grace: Duration::from_secs(10),
+            ..policy()
+        });
+        sup.on_reaped(Some(ChildEvent::Exited(Status::Exited(3))), true, t0);
+        assert_eq!(sup.next_deadline(), Some(t0 + 10 * second));
+        sup.on_signal(Sig::TERM, t0 + second);
+        assert_eq!(sup.next_deadline(), Some(t0 + 2 * second));
+        assert_eq!(
+            sup.on_time(t0 + 2 * second),
+            [
+                Action::Kill {
+                    target: Target::Everyone,
+                    reason: KillReason::StopTimeout(second)
+                },
+                Action::Exit(3)
+            ]
+        );
+    }
+
+    /// `-r INT:0`: a SIGINT during the drain is ignored as asked, and the
+    /// drain's SIGTERM still goes out; `-r TERM:0` asks for no drain.
+    #[test]
+    fn a_stop_signal_rewritten_to_0_neither_ends_nor_starts_a_drain() {
+        let t0 = Instant::now();
+        let drain = Duration::from_secs(2);
+        let mut sup = pid1(Policy {
+            drain_delay: drain,
+            rewrite: Rewrites::from_pairs([(Sig::INT, Sig(0))]),
+            ..policy()
+        });
+        sup.on_signal(Sig::TERM, t0);
+        assert_eq!(
+            sup.on_signal(Sig::INT, t0 + drain / 4),
+            [Action::Drop(Sig::INT)]
+        );
+        assert_eq!(sup.next_deadline(), Some(t0 + drain));
+        let actions = sup.on_time(t0 + drain);
+        assert!(matches!(
+            actions[1],
+            Action::Forward {
+                sent: Sig::TERM,
+                ..
+            }
+        ));
+
+        let mut sup = pid1(Policy {
+            drain_delay: drain,
+            rewrite: Rewrites::from_pairs([(Sig::TERM, Sig(0))]),
+            ..policy()
+        });
+        assert_eq!(sup.on_signal(Sig::TERM, t0), [Action::Drop(Sig::TERM)]);
+        assert_eq!(sup.next_deadline(), None);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{graceinit, Running, Setup};
+use crate::harness::{graceinit, Running, Setup, TempDir};
 
 #[derive(Clone, Copy)]
 enum Behaviour {
@@ -245,5 +245,24 @@ fn health_usage_errors_exit_2() {
             "{args:?}\n{}",
             run.report()
         );
+    }
+}
+
+/// A path with a line break still gives one line from `drain` and
+/// `health` (SPEC §6, §7), escaped.
+#[test]
+fn a_line_break_in_the_marker_path_stays_on_one_line() {
+    let dir = TempDir::new();
+    let marker = dir.join("a\nb");
+    for command in ["drain", "health"] {
+        let run = Setup::plain(&graceinit(), &[command, "--drain-file", &marker]).run();
+        let out = run.stdout();
+        assert_eq!(
+            out.lines().count(),
+            1,
+            "{command}: {out:?}\n{}",
+            run.report()
+        );
+        assert!(out.contains("a\\nb"), "{command}: {out:?}");
     }
 }

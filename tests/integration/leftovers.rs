@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{example, send, Setup, BUSYBOX};
+use crate::harness::{example, print_signals, send, Setup, BUSYBOX};
 
 /// The child exits; its background grandchild takes 300 ms to finish its
 /// SIGTERM handler and write a file. tini and dumb-init exit at once and
@@ -153,6 +153,38 @@ fn a_stopped_leftover_is_continued_to_handle_sigterm() {
     assert!(
         written.lines().any(|l| l == grandchild.to_string()),
         "the stopped grandchild never finished\n{}",
+        run.report()
+    );
+}
+
+/// `-r TERM:QUIT` behind a wrapper that dies of the forwarded SIGQUIT
+/// (`sh -c`, an entrypoint script without `exec`, `npm start`): what is
+/// left is stopping gracefully already, and gets SIGQUIT again, never the
+/// SIGTERM that is php-fpm's and nginx's fast stop.
+#[test]
+fn leftovers_of_a_rewritten_stop_get_the_rewritten_signal() {
+    let app = print_signals();
+    let mut run = Setup::graceinit(&[
+        "-r",
+        "TERM:QUIT",
+        "--leftover-grace",
+        "1s",
+        "--",
+        BUSYBOX,
+        "sh",
+        "-c",
+        "trap 'exit 3' QUIT; \"$0\" --exit-on TERM:1 & wait",
+        &app,
+    ])
+    .start();
+    let pid = run.ready()[0];
+    run.kill(libc::SIGTERM);
+    // The wrapper ended on SIGQUIT; the app was killed after the grace.
+    assert_eq!(run.wait(), 3, "{}", run.report());
+    let heard = run.signal_names(pid);
+    assert!(
+        !heard.iter().any(|s| s == "TERM") && heard.iter().filter(|s| *s == "QUIT").count() == 2,
+        "the app heard {heard:?}\n{}",
         run.report()
     );
 }
