@@ -139,6 +139,11 @@ fn deadline(now: Instant, delay: Duration) -> Option<Instant> {
     now.checked_add(delay)
 }
 
+/// Whether deadline `a` comes before `b` (None is never).
+fn sooner(a: Option<Instant>, b: Option<Instant>) -> bool {
+    a.is_some_and(|a| b.map_or(true, |b| a < b))
+}
+
 impl Supervisor {
     pub fn new(policy: Policy, child: i32, is_pid1: bool) -> Self {
         Supervisor {
@@ -269,8 +274,8 @@ impl Supervisor {
                 signal = sent;
             }
             // Once a stop was forwarded, the stop deadline bounds everything.
-            if let Some(stop) = stop.filter(|&stop| kill_at.map_or(true, |k| stop < k)) {
-                kill_at = Some(stop);
+            if sooner(stop, kill_at) {
+                kill_at = stop;
                 reason = KillReason::StopTimeout(self.policy.kill_after.unwrap_or_default());
             }
         }
@@ -302,11 +307,9 @@ impl Supervisor {
             kill_at, reason, ..
         } = &mut self.phase
         {
-            let stop = self.policy.kill_after.filter(|_| sig.is_stop_request());
-            if let Some(after) = stop {
-                let stop_at = deadline(now, after);
-                if stop_at.is_some_and(|at| kill_at.map_or(true, |k| at < k)) {
-                    *kill_at = stop_at;
+            if let Some(after) = self.policy.kill_after.filter(|_| sig.is_stop_request()) {
+                if sooner(deadline(now, after), *kill_at) {
+                    *kill_at = deadline(now, after);
                     *reason = KillReason::StopTimeout(after);
                 }
             }
