@@ -1,7 +1,7 @@
 //! Logging (SPEC §8): stderr only, `graceinit: <level>: ` lines, warnings
 //! by default, the stable info lines with `-v`.
 
-use crate::harness::{example, send, Setup, BUSYBOX, LIMIT};
+use crate::harness::{example, send, Running, Setup, BUSYBOX, LIMIT};
 
 #[test]
 fn verbose_logs_name_the_child_the_drain_and_the_rewrite() {
@@ -60,15 +60,7 @@ fn warn_on_reap_and_tini_verbosity() {
         "{}",
         run.report()
     );
-    let mut run = Setup::graceinit(&["--", BUSYBOX, "true"])
-        .env("TINI_VERBOSITY", "2")
-        .run();
-    assert_eq!(run.code(), 0, "{}", run.report());
-    assert!(
-        run.stderr().contains("graceinit: info: child started"),
-        "{}",
-        run.report()
-    );
+    assert_logs_info(&[], ("TINI_VERBOSITY", "2"));
 }
 
 /// `-q` leaves errors only: not even the forced-kill warning.
@@ -88,29 +80,29 @@ fn quiet_hides_warnings_and_graceinit_log_sets_the_level() {
     .run();
     assert_eq!(run.code(), 0, "{}", run.report());
     assert_eq!(run.stderr(), "", "{}", run.report());
-    let mut run = Setup::graceinit(&["--", BUSYBOX, "true"])
-        .env("GRACEINIT_LOG", "info")
-        .run();
-    assert_eq!(run.code(), 0, "{}", run.report());
-    assert!(
-        run.stderr().contains("graceinit: info: child started"),
-        "{}",
-        run.report()
-    );
+    assert_logs_info(&[], ("GRACEINIT_LOG", "info"));
 }
 
 /// A flag beats its variable, even a module filter of `GRACEINIT_LOG`.
 #[test]
 fn quiet_and_verbose_beat_module_filters_of_graceinit_log() {
-    let mut run = Setup::graceinit(&["-q", "--", BUSYBOX, "true"])
-        .env("GRACEINIT_LOG", "graceinit=debug")
-        .run();
-    assert_eq!(run.code(), 0, "{}", run.report());
+    let run = run_true(&["-q"], ("GRACEINIT_LOG", "graceinit=debug"));
     assert_eq!(run.stderr(), "", "{}", run.report());
-    let mut run = Setup::graceinit(&["-v", "--", BUSYBOX, "true"])
-        .env("GRACEINIT_LOG", "graceinit=off")
-        .run();
+    assert_logs_info(&["-v"], ("GRACEINIT_LOG", "graceinit=off"));
+}
+
+/// `graceinit FLAGS -- true` with one variable set, which must succeed.
+fn run_true(flags: &[&str], (name, value): (&str, &str)) -> Running {
+    let mut setup = Setup::graceinit(flags).env(name, value);
+    setup.command().args(["--", BUSYBOX, "true"]);
+    let mut run = setup.run();
     assert_eq!(run.code(), 0, "{}", run.report());
+    run
+}
+
+/// The same, logging its info lines.
+fn assert_logs_info(flags: &[&str], variable: (&str, &str)) {
+    let run = run_true(flags, variable);
     assert!(
         run.stderr().contains("graceinit: info: child started"),
         "{}",
